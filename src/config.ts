@@ -1,0 +1,152 @@
+// Configuration (contract section 7): read once per isolate, validated, never echoed. A problem names the
+// setting, never its value.
+import { cbcKeyBytes } from "./protocol/cbc";
+import type { EncryptionAlgorithm, ProtocolSettings } from "./protocol/callback";
+import { GCM_LAYOUTS, isValidGcmKey, type GcmLayoutSetting } from "./protocol/gcm";
+import type { SignatureAlgorithm } from "./protocol/signature";
+
+export type PasswordPolicy = "drop" | "pbkdf2";
+
+export interface Config {
+  protocol: ProtocolSettings;
+  passwordPolicy: PasswordPolicy;
+  maxBodyBytes: number;
+  replayShards: number;
+  directoryApiToken: string | null;
+  /** Names of secrets whose `*_PREVIOUS` twin is set: a rotation is in progress. */
+  rotations: string[];
+  /** Operator warnings that are not errors (signing or encryption turned off). */
+  warnings: string[];
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
+
+export interface ConfigProblem {
+  setting: string;
+  problem: string;
+}
+
+type RawEnv = Record<string, unknown>;
+
+function text(env: RawEnv, name: string): string | undefined {
+  const v = env[name];
+  return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
+}
+
+function choice<T extends string>(
+  env: RawEnv,
+  name: string,
+  allowed: readonly T[],
+  fallback: T,
+  problems: ConfigProblem[],
+): T {
+  const v = text(env, name);
+  if (v === undefined) return fallback;
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  problems.push({ setting: name, problem: `must be one of ${allowed.join(", ")}` });
+  return fallback;
+}
+
+function integer(env: RawEnv, name: string, fallback: number, min: number, max: number, problems: ConfigProblem[]) {
+  const v = text(env, name);
+  if (v === undefined) return fallback;
+  if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) {
+    problems.push({ setting: name, problem: `must be an integer from ${min} to ${max}` });
+    return fallback;
+  }
+  return Number(v);
+}
+
+/** Current key first, then the `*_PREVIOUS` twin when a rotation is under way. */
+function keyPair(env: RawEnv, name: string, rotations: string[]): string[] {
+  const current = text(env, name);
+  const previous = text(env, `${name}_PREVIOUS`);
+  if (previous !== undefined) rotations.push(name);
+  return [current, previous].filter((k): k is string => k !== undefined);
+}
+
+export function readConfig(env: RawEnv): ConfigResult {
+  const problems: ConfigProblem[] = [];
+  const rotations: string[] = [];
+  const warnings: string[] = [];
+
+  const signature = choice<SignatureAlgorithm>(env, "ONEACCESS_SIGNATURE", ["sha1", "hmac-sha256", "none"], "sha1", problems);
+  const encryption = choice<EncryptionAlgorithm>(env, "ONEACCESS_ENCRYPTION", ["aes-gcm", "aes-cbc", "none"], "aes-gcm", problems);
+  const gcmLayout = choice<GcmLayoutSetting>(env, "ONEACCESS_GCM_LAYOUT", ["auto", ...GCM_LAYOUTS], "auto", problems);
+
+  const bearerTokens = keyPair(env, "ONEACCESS_BEARER_TOKEN", rotations);
+  if (text(env, "ONEACCESS_BEARER_TOKEN") === undefined) {
+    problems.push({ setting: "ONEACCESS_BEARER_TOKEN", problem: "is required" });
+  }
+
+  const signingKeys = signature === "none" ? [] : keyPair(env, "ONEACCESS_SIGNING_KEY", rotations);
+  if (signature !== "none" && text(env, "ONEACCESS_SIGNING_KEY") === undefined) {
+    problems.push({ setting: "ONEACCESS_SIGNING_KEY", problem: `is required when ONEACCESS_SIGNATURE is ${signature}` });
+  }
+  if (signature === "none") warnings.push("signing is off (ONEACCESS_SIGNATURE=none): only the bearer token protects callbacks");
+
+  const encryptionKeys = encryption === "none" ? [] : keyPair(env, "ONEACCESS_ENCRYPTION_KEY", rotations);
+  if (encryption === "none") {
+    warnings.push("encryption is off (ONEACCESS_ENCRYPTION=none): directory data travels in plaintext");
+  } else if (text(env, "ONEACCESS_ENCRYPTION_KEY") === undefined) {
+    problems.push({ setting: "ONEACCESS_ENCRYPTION_KEY", problem: `is required when ONEACCESS_ENCRYPTION is ${encryption}` });
+  } else {
+    const valid = encryption === "aes-gcm" ? isValidGcmKey : (k: string) => cbcKeyBytes(k) !== null;
+    const shape = encryption === "aes-gcm" ? "16, 24 or 32 bytes" : "43 Base64 characters (32 bytes)";
+    ["ONEACCESS_ENCRYPTION_KEY", "ONEACCESS_ENCRYPTION_KEY_PREVIOUS"].forEach((name) => {
+      const key = text(env, name);
+      if (key !== undefined && !valid(key)) problems.push({ setting: name, problem: `must be ${shape} for ${encryption}` });
+    });
+  }
+
+  const receiveId = text(env, "ONEACCESS_RECEIVE_ID") ?? "";
+  const toleranceSeconds = integer(env, "TIMESTAMP_TOLERANCE_SECONDS", 300, 0, 86_400, problems);
+  const passwordPolicy = choice<PasswordPolicy>(env, "PASSWORD_POLICY", ["drop", "pbkdf2"], "drop", problems);
+  const maxBodyBytes = integer(env, "MAX_BODY_BYTES", 262_144, 1_024, 104_857_600, problems);
+  const replayShards = integer(env, "REPLAY_SHARDS", 4, 1, 256, problems);
+  const directoryApiToken = text(env, "DIRECTORY_API_TOKEN") ?? null;
+
+  if (problems.length > 0) return { ok: false, problems };
+  return {
+    ok: true,
+    config: {
+      protocol: { bearerTokens, signature, signingKeys, encryption, encryptionKeys, gcmLayout, receiveId, toleranceSeconds },
+      passwordPolicy,
+      maxBodyBytes,
+      replayShards,
+      directoryApiToken,
+      rotations,
+      warnings,
+    },
+  };
+}
+
+const NAMES = [
+  "ONEACCESS_BEARER_TOKEN",
+  "ONEACCESS_BEARER_TOKEN_PREVIOUS",
+  "ONEACCESS_SIGNING_KEY",
+  "ONEACCESS_SIGNING_KEY_PREVIOUS",
+  "ONEACCESS_ENCRYPTION_KEY",
+  "ONEACCESS_ENCRYPTION_KEY_PREVIOUS",
+  "DIRECTORY_API_TOKEN",
+  "ONEACCESS_SIGNATURE",
+  "ONEACCESS_ENCRYPTION",
+  "ONEACCESS_GCM_LAYOUT",
+  "ONEACCESS_RECEIVE_ID",
+  "TIMESTAMP_TOLERANCE_SECONDS",
+  "PASSWORD_POLICY",
+  "MAX_BODY_BYTES",
+  "REPLAY_SHARDS",
+] as const;
+
+let cached: { fingerprint: string; result: ConfigResult } | undefined;
+
+/**
+ * Validated configuration, computed once per isolate. The env object's values are compared on each call
+ * (a few short strings) so a test, or a redeploy, that changes them is picked up.
+ */
+export function loadConfig(env: RawEnv): ConfigResult {
+  const fingerprint = NAMES.map((n) => (typeof env[n] === "string" ? (env[n] as string) : "")).join("\u0000");
+  if (cached?.fingerprint !== fingerprint) cached = { fingerprint, result: readConfig(env) };
+  return cached.result;
+}

@@ -1,0 +1,185 @@
+// POST /callback: the order of checks is the contract's, and a 200 is sent only once the change and its
+// replay record are durable.
+import { Hono, type Context } from "hono";
+import { applyEvent, recordDelivery, type ApplyOutcome } from "../directory/apply-event";
+import { checkBearer, authenticateEnvelope, openEnvelope, sealReply, type SealContext } from "../protocol/callback";
+import { sha256, toHex } from "../protocol/codec";
+import type { Envelope } from "../protocol/envelope";
+import { toWire, type Failure, type WireCode } from "../protocol/failures";
+import { shardFor, shardName } from "../replay/shard";
+import type { StoredReply } from "../replay/types";
+import { isJsonContentType, readBodyLimited } from "./body";
+import { diagnostics } from "./diagnostics";
+import { logCallback } from "./log";
+import { requireConfig } from "./middleware";
+import type { AppEnv } from "./types";
+
+export const callback = new Hono<AppEnv>();
+
+const NO_SEAL: SealContext = { encryption: "none" };
+
+function answer(c: Context<AppEnv>, body: { code: WireCode; message: string; data: string }, headers?: Record<string, string>) {
+  return c.json(body, Number(body.code) as 200, headers);
+}
+
+function refuse(c: Context<AppEnv>, failure: Failure, started: number, eventType: string | null = null) {
+  const wire = toWire(failure);
+  logCallback({
+    eventType,
+    code: wire.code,
+    outcome: failure.kind,
+    reason: "reason" in failure ? failure.reason : undefined,
+    durationMs: Date.now() - started,
+  });
+  return answer(c, { ...wire, data: "" }, failure.kind === "method-not-allowed" ? { Allow: "POST" } : undefined);
+}
+
+/** Rows outlive twice the window so a timestamp at the window's far edge can never be replayed later. */
+function replayTtlMs(toleranceSeconds: number): number {
+  return toleranceSeconds > 0 ? 2 * toleranceSeconds * 1000 : 7 * 24 * 3600 * 1000;
+}
+
+callback.post("/", requireConfig(), async (c) => {
+  const started = Date.now();
+  const config = c.get("config");
+  const settings = config.protocol;
+
+  if (!isJsonContentType(c.req.header("content-type"))) return refuse(c, { kind: "unsupported-media-type" }, started);
+  const body = await readBodyLimited(c.req.raw, config.maxBodyBytes);
+  if (!body.ok) return refuse(c, body.failure, started);
+  const bearer = checkBearer(c.req.header("authorization") ?? null, settings.bearerTokens);
+  if (!bearer.ok) {
+    diagnostics.lastAuthFailure = { reason: "bearer token", at: new Date().toISOString() };
+    return refuse(c, bearer.failure, started);
+  }
+  const auth = await authenticateEnvelope(settings, body.value.text, Date.now(), bearer.value);
+  if (!auth.ok) {
+    const f = auth.failure;
+    if (f.kind === "unauthorized") {
+      diagnostics.lastAuthFailure = { reason: f.reason, at: new Date().toISOString() };
+      if (f.hint) {
+        diagnostics.signatureHint = { hint: f.hint, at: new Date().toISOString() };
+        console.warn(JSON.stringify({ msg: "signature diagnosis", hint: f.hint }));
+      }
+    }
+    return refuse(c, f, started);
+  }
+  const envelope = auth.value.envelope;
+
+  if (envelope.eventType === "CHECK_URL") return checkUrl(c, envelope, started);
+
+  // Replay guard: after the signature, before anything is opened or written.
+  const shard = shardFor(envelope.nonce, config.replayShards);
+  const guard = c.env.REPLAY_GUARD.get(c.env.REPLAY_GUARD.idFromName(shardName(shard)));
+  const bodyHash = toHex(await sha256(body.value.bytes));
+  let reservation;
+  try {
+    reservation = await guard.reserve(envelope.nonce, bodyHash, replayTtlMs(settings.toleranceSeconds));
+  } catch (e) {
+    return refuse(c, { kind: "internal", reason: `replay store unreachable: ${errorName(e)}` }, started, envelope.eventType);
+  }
+  switch (reservation.state) {
+    case "conflict":
+      return refuse(c, { kind: "unauthorized", reason: "replay-different-body" }, started, envelope.eventType);
+    case "in-flight":
+      return refuse(c, { kind: "in-flight" }, started, envelope.eventType);
+    case "committed":
+      return resend(c, envelope, reservation.reply, started, shard);
+    case "fresh":
+      break;
+  }
+
+  try {
+    const opened = await openEnvelope(settings, envelope);
+    let outcome: ApplyOutcome;
+    let seal: SealContext = NO_SEAL;
+    if (!opened.ok) {
+      const wire = toWire(opened.failure);
+      if (wire.code !== "400") throw new RefusedAfterReserve(opened.failure);
+      outcome = { code: "400", message: wire.message, replyData: "", entityId: null };
+      await recordDelivery(c.env.DB, delivery(envelope, outcome, started));
+    } else if (opened.value.event.type === "CHECK_URL") {
+      throw new Error("unreachable: CHECK_URL is answered before the replay guard");
+    } else {
+      seal = opened.value.seal;
+      outcome = await applyEvent(c.env.DB, opened.value.event, {
+        nonce: envelope.nonce,
+        eventTimestampMs: envelope.timestampMs,
+        receivedAtMs: started,
+        passwordPolicy: config.passwordPolicy,
+      });
+    }
+    const stored: StoredReply = { code: outcome.code, message: outcome.message, plaintext: outcome.replyData };
+    await guard.commit(envelope.nonce, bodyHash, stored);
+    const reply = await sealReply(settings, seal, outcome.code, outcome.message, outcome.replyData);
+    logCallback({
+      eventType: envelope.eventType,
+      code: outcome.code,
+      outcome: outcome.code === "200" ? "applied" : "refused",
+      entityId: outcome.entityId,
+      shard,
+      durationMs: Date.now() - started,
+    });
+    return answer(c, reply);
+  } catch (e) {
+    // Nothing was committed to the replay store: drop the reservation so OneAccess's retry can succeed.
+    await guard.release(envelope.nonce, bodyHash).catch(() => {});
+    if (e instanceof RefusedAfterReserve) return refuse(c, e.failure, started, envelope.eventType);
+    return refuse(c, { kind: "internal", reason: `storage failed: ${errorName(e)}` }, started, envelope.eventType);
+  }
+});
+
+callback.all("/", (c) => refuse(c, { kind: "method-not-allowed" }, Date.now()));
+
+class RefusedAfterReserve extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure.kind);
+  }
+}
+
+/** Error class names only: a D1 or DO error message could quote the statement's values. */
+function errorName(e: unknown): string {
+  return e instanceof Error ? e.name : typeof e;
+}
+
+function delivery(envelope: Envelope, outcome: Pick<ApplyOutcome, "code" | "message" | "entityId">, started: number) {
+  return {
+    receivedAtMs: started,
+    eventType: envelope.eventType,
+    nonce: envelope.nonce,
+    code: outcome.code,
+    message: outcome.message,
+    entityId: outcome.entityId,
+    durationMs: Date.now() - started,
+  };
+}
+
+/** An exact duplicate: the first reply again, re-sealed with a fresh IV; nothing is applied. */
+async function resend(c: Context<AppEnv>, envelope: Envelope, stored: StoredReply, started: number, shard: number) {
+  const settings = c.get("config").protocol;
+  let seal: SealContext = NO_SEAL;
+  if (stored.plaintext !== "") {
+    const opened = await openEnvelope(settings, envelope);
+    if (opened.ok) seal = opened.value.seal;
+  }
+  const reply = await sealReply(settings, seal, stored.code as WireCode, stored.message, stored.plaintext);
+  logCallback({ eventType: envelope.eventType, code: stored.code, outcome: "duplicate", shard, durationMs: Date.now() - started });
+  return answer(c, reply);
+}
+
+/** CHECK_URL: echo the random string, re-sealed. No replay record: answering it changes nothing. */
+async function checkUrl(c: Context<AppEnv>, envelope: Envelope, started: number) {
+  const settings = c.get("config").protocol;
+  const opened = await openEnvelope(settings, envelope);
+  if (!opened.ok) return refuse(c, opened.failure, started, envelope.eventType);
+  if (opened.value.event.type !== "CHECK_URL") return refuse(c, { kind: "internal", reason: "unreachable" }, started);
+  const reply = await sealReply(settings, opened.value.seal, "200", "success", opened.value.event.echo);
+  // The audit row is written off the response path; a failure to write it is logged, not answered.
+  c.executionCtx.waitUntil(
+    recordDelivery(c.env.DB, delivery(envelope, { code: "200", message: "success", entityId: null }, started)).catch((e) =>
+      console.error(JSON.stringify({ msg: "audit write failed", error: errorName(e) })),
+    ),
+  );
+  logCallback({ eventType: "CHECK_URL", code: "200", outcome: "echoed", durationMs: Date.now() - started });
+  return answer(c, reply);
+}

@@ -1,0 +1,25 @@
+// The Worker: Hono routes everything; the replay guard Durable Object is exported for its binding.
+import { Hono } from "hono";
+import { callback } from "./http/callback";
+import { health } from "./http/health";
+import type { AppEnv } from "./http/types";
+
+export { ReplayGuard } from "./replay/replay-guard";
+
+const app = new Hono<AppEnv>();
+
+app.route("/callback", callback);
+app.route("/healthz", health);
+
+app.notFound((c) => c.json({ code: "404", message: "not found", data: "" }, 404));
+app.onError((err, c) => {
+  // Fixed message to the client; the error's class name (never its text, which may quote data) to the log.
+  console.error(JSON.stringify({ msg: "unhandled error", error: err.name }));
+  return c.json({ code: "500", message: "internal error, retry later", data: "" }, 500);
+});
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;
+
+export { app };
