@@ -142,7 +142,7 @@ function errorName(e: unknown): string {
   return e instanceof Error ? e.name : typeof e;
 }
 
-function delivery(envelope: Envelope, outcome: Pick<ApplyOutcome, "code" | "message" | "entityId">, started: number) {
+function delivery(envelope: Envelope, outcome: { code: string; message: string; entityId: string | null }, started: number) {
   return {
     receivedAtMs: started,
     eventType: envelope.eventType,
@@ -171,15 +171,22 @@ async function resend(c: Context<AppEnv>, envelope: Envelope, stored: StoredRepl
 async function checkUrl(c: Context<AppEnv>, envelope: Envelope, started: number) {
   const settings = c.get("config").protocol;
   const opened = await openEnvelope(settings, envelope);
-  if (!opened.ok) return refuse(c, opened.failure, started, envelope.eventType);
-  if (opened.value.event.type !== "CHECK_URL") return refuse(c, { kind: "internal", reason: "unreachable" }, started);
-  const reply = await sealReply(settings, opened.value.seal, "200", "success", opened.value.event.echo);
   // The audit row is written off the response path; a failure to write it is logged, not answered.
-  c.executionCtx.waitUntil(
-    recordDelivery(c.env.DB, delivery(envelope, { code: "200", message: "success", entityId: null }, started)).catch((e) =>
-      console.error(JSON.stringify({ msg: "audit write failed", error: errorName(e) })),
-    ),
-  );
+  // A failed CHECK_URL is the first thing an integrator hits, so it is audited too.
+  const audit = (code: string, message: string) =>
+    c.executionCtx.waitUntil(
+      recordDelivery(c.env.DB, delivery(envelope, { code, message, entityId: null }, started)).catch((e) =>
+        console.error(JSON.stringify({ msg: "audit write failed", error: errorName(e) })),
+      ),
+    );
+  if (!opened.ok || opened.value.event.type !== "CHECK_URL") {
+    const failure: Failure = opened.ok ? { kind: "internal", reason: "unreachable" } : opened.failure;
+    const wire = toWire(failure);
+    if (wire.code === "400") audit(wire.code, wire.message);
+    return refuse(c, failure, started, envelope.eventType);
+  }
+  const reply = await sealReply(settings, opened.value.seal, "200", "success", opened.value.event.echo);
+  audit("200", "success");
   logCallback({ eventType: "CHECK_URL", code: "200", outcome: "echoed", durationMs: Date.now() - started });
   return answer(c, reply);
 }

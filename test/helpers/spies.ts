@@ -1,5 +1,5 @@
 // Bindings that record every use, to prove that a refused request touched no storage.
-export function storageSpies(real: { DB: D1Database; REPLAY_GUARD: DurableObjectNamespace }) {
+export function storageSpies(real: Pick<Env, "DB" | "REPLAY_GUARD">) {
   const calls: string[] = [];
   const spy = <T extends object>(name: string, target: T): T =>
     new Proxy(target, {

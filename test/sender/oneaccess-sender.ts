@@ -17,7 +17,7 @@ export interface SenderProfile {
 }
 
 const te = new TextEncoder();
-const td = new TextDecoder("utf-8", { fatal: true });
+const td = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 export function b64(bytes: Uint8Array): string {
   let s = "";
