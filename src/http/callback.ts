@@ -88,6 +88,7 @@ callback.post("/", requireConfig(), async (c) => {
     case "fresh":
       break;
   }
+  const lease = reservation.lease;
 
   try {
     const opened = await openEnvelope(settings, envelope);
@@ -110,7 +111,7 @@ callback.post("/", requireConfig(), async (c) => {
       });
     }
     const stored: StoredReply = { code: outcome.code, message: outcome.message, plaintext: outcome.replyData };
-    await guard.commit(envelope.nonce, bodyHash, stored);
+    await guard.commit(envelope.nonce, bodyHash, stored, lease);
     const reply = await sealReply(settings, seal, outcome.code, outcome.message, outcome.replyData);
     logCallback({
       eventType: envelope.eventType,
@@ -123,7 +124,7 @@ callback.post("/", requireConfig(), async (c) => {
     return answer(c, reply);
   } catch (e) {
     // Nothing was committed to the replay store: drop the reservation so OneAccess's retry can succeed.
-    await guard.release(envelope.nonce, bodyHash).catch(() => {});
+    await guard.release(envelope.nonce, bodyHash, lease).catch(() => {});
     if (e instanceof RefusedAfterReserve) return refuse(c, e.failure, started, envelope.eventType);
     return refuse(c, { kind: "internal", reason: `storage failed: ${errorName(e)}` }, started, envelope.eventType);
   }

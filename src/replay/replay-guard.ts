@@ -1,12 +1,24 @@
 // The nonce store: one SQLite row per nonce in a Durable Object, which is what makes "seen before?" and
-// "mark as seen" one atomic step. Each method's read and write run with no await between them.
+// "mark as seen" one atomic step. Each method's reads and writes run synchronously, with no await between
+// them, so no other call on the same object can interleave (the object is single-threaded; an await would
+// be the only place another request could slip in).
 import { DurableObject } from "cloudflare:workers";
 import type { Reservation, StoredReply } from "./types";
 
 /** A reservation not committed within this long is taken to be abandoned (its Worker died mid-flight). */
 export const LEASE_MS = 30_000;
 /** Expired rows removed inline by each reserve, so storage stays bounded even if an alarm is late. */
-const INLINE_PURGE = 32;
+export const INLINE_PURGE = 32;
+/** Most rows one alarm run deletes; if more are expired, the alarm re-arms at once to continue. */
+export const ALARM_PURGE_MAX = 5_000;
+/**
+ * After a purge, the next alarm is not set sooner than this: under steady load every row has its own
+ * expiry, and re-arming for the very next one would run an alarm per request. Rows only need to live *at
+ * least* their time to live, so purging up to this much later costs a bounded amount of extra storage.
+ */
+export const PURGE_INTERVAL_MS = 60_000;
+/** Longest time to live accepted (30 days): a bad caller cannot pin rows for ever. */
+export const MAX_TTL_MS = 30 * 24 * 3600 * 1000;
 
 interface Row extends Record<string, SqlStorageValue> {
   body_hash: string;
@@ -14,6 +26,7 @@ interface Row extends Record<string, SqlStorageValue> {
   code: string | null;
   message: string | null;
   plaintext: string | null;
+  lease: string;
   reserved_at: number;
   expires_at: number;
 }
@@ -33,20 +46,31 @@ export class ReplayGuard extends DurableObject<Env> {
       code TEXT,
       message TEXT,
       plaintext TEXT,
+      lease TEXT NOT NULL,
       reserved_at INTEGER NOT NULL,
       expires_at INTEGER NOT NULL
     ) STRICT`);
     this.sql.exec("CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at)");
+    // The runtime delivers no call before this finishes, so the first reserve sees the real alarm state.
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
     });
   }
 
+  /**
+   * Marks `nonce` as in flight with `bodyHash`, or says why it cannot be processed. A `fresh` answer
+   * carries a lease: pass it to commit / release so a Worker whose lease was taken over (it stalled past
+   * LEASE_MS) cannot commit or drop the reservation of the Worker that took over.
+   */
   async reserve(nonce: string, bodyHash: string, ttlMs: number): Promise<Reservation> {
+    checkKey(nonce, bodyHash);
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > MAX_TTL_MS) throw new RangeError("ttlMs out of range");
     const now = Date.now();
-    const expiresAt = now + ttlMs;
+    const expiresAt = now + Math.ceil(ttlMs);
+
+    // --- atomic section: no await until the end of it -------------------------------------------------
     const row = this.sql
-      .exec<Row>("SELECT body_hash, state, code, message, plaintext, reserved_at, expires_at FROM nonces WHERE nonce = ?", nonce)
+      .exec<Row>("SELECT body_hash, state, code, message, plaintext, lease, reserved_at, expires_at FROM nonces WHERE nonce = ?", nonce)
       .toArray()[0];
     let result: Reservation;
     if (row && row.expires_at > now) {
@@ -57,26 +81,31 @@ export class ReplayGuard extends DurableObject<Env> {
       } else if (now - row.reserved_at < LEASE_MS) {
         result = { state: "in-flight" };
       } else {
-        this.sql.exec("UPDATE nonces SET reserved_at = ? WHERE nonce = ?", now, nonce);
-        result = { state: "fresh" };
+        // The holder is presumed dead: take the lease over. The row keeps its expiry (measured from the
+        // first sight of the nonce, which is what the timestamp window is measured against).
+        const lease = crypto.randomUUID();
+        this.sql.exec("UPDATE nonces SET reserved_at = ?, lease = ? WHERE nonce = ?", now, lease, nonce);
+        result = { state: "fresh", lease };
       }
     } else {
+      // Unknown, or expired but not purged yet: a first sight.
+      const lease = crypto.randomUUID();
       this.sql.exec(
-        `INSERT INTO nonces (nonce, body_hash, state, reserved_at, expires_at) VALUES (?, ?, 'reserved', ?, ?)
+        `INSERT INTO nonces (nonce, body_hash, state, lease, reserved_at, expires_at) VALUES (?, ?, 'reserved', ?, ?, ?)
          ON CONFLICT (nonce) DO UPDATE SET body_hash = excluded.body_hash, state = 'reserved', code = NULL,
-           message = NULL, plaintext = NULL, reserved_at = excluded.reserved_at, expires_at = excluded.expires_at`,
+           message = NULL, plaintext = NULL, lease = excluded.lease, reserved_at = excluded.reserved_at,
+           expires_at = excluded.expires_at`,
         nonce,
         bodyHash,
+        lease,
         now,
         expiresAt,
       );
-      result = { state: "fresh" };
+      result = { state: "fresh", lease };
     }
-    this.sql.exec(
-      "DELETE FROM nonces WHERE nonce IN (SELECT nonce FROM nonces WHERE expires_at <= ? LIMIT ?)",
-      now,
-      INLINE_PURGE,
-    );
+    this.purge(now, INLINE_PURGE);
+    // --- end of atomic section ------------------------------------------------------------------------
+
     if (result.state === "fresh" && (this.alarmAt === null || this.alarmAt > expiresAt)) {
       this.alarmAt = expiresAt;
       await this.ctx.storage.setAlarm(expiresAt);
@@ -84,36 +113,85 @@ export class ReplayGuard extends DurableObject<Env> {
     return result;
   }
 
-  /** Stores the reply of a reserved nonce. Throws if the reservation is gone: the caller must not answer 200. */
-  async commit(nonce: string, bodyHash: string, reply: StoredReply): Promise<void> {
-    const cursor = this.sql.exec(
-      `UPDATE nonces SET state = 'committed', code = ?, message = ?, plaintext = ?
-       WHERE nonce = ? AND body_hash = ? AND state = 'reserved'`,
-      reply.code,
-      reply.message,
-      reply.plaintext,
-      nonce,
-      bodyHash,
-    );
-    if (cursor.rowsWritten !== 1) throw new Error("no reservation to commit");
+  /**
+   * Stores the reply of a reserved nonce. Throws if the reservation is gone (released, expired, taken over
+   * by another lease, or already committed): the caller must not answer 200.
+   */
+  async commit(nonce: string, bodyHash: string, reply: StoredReply, lease?: string): Promise<void> {
+    checkKey(nonce, bodyHash);
+    const updated = this.sql
+      .exec(
+        `UPDATE nonces SET state = 'committed', code = ?, message = ?, plaintext = ?
+         WHERE nonce = ? AND body_hash = ? AND state = 'reserved' AND (? IS NULL OR lease = ?)
+         RETURNING nonce`,
+        reply.code,
+        reply.message,
+        reply.plaintext,
+        nonce,
+        bodyHash,
+        lease ?? null,
+        lease ?? null,
+      )
+      .toArray().length;
+    if (updated !== 1) throw new Error("no reservation to commit");
   }
 
-  /** Drops a reservation whose processing failed, so a legitimate retry of the same request can succeed. */
-  async release(nonce: string, bodyHash: string): Promise<void> {
-    this.sql.exec("DELETE FROM nonces WHERE nonce = ? AND body_hash = ? AND state = 'reserved'", nonce, bodyHash);
+  /**
+   * Drops a reservation whose processing failed, so a legitimate retry of the same request can succeed.
+   * Only a reserved row with the same body (and lease, when given) is dropped: never a committed reply.
+   */
+  async release(nonce: string, bodyHash: string, lease?: string): Promise<boolean> {
+    checkKey(nonce, bodyHash);
+    const dropped = this.sql
+      .exec(
+        "DELETE FROM nonces WHERE nonce = ? AND body_hash = ? AND state = 'reserved' AND (? IS NULL OR lease = ?) RETURNING nonce",
+        nonce,
+        bodyHash,
+        lease ?? null,
+        lease ?? null,
+      )
+      .toArray().length;
+    return dropped === 1;
   }
 
-  /** Purges expired rows and re-arms itself for the earliest remaining expiry. Running twice is harmless. */
+  /**
+   * Purges expired rows (at most ALARM_PURGE_MAX per run) and re-arms itself: at once if it stopped at the
+   * cap, otherwise for the earliest remaining expiry but not sooner than PURGE_INTERVAL_MS. Running twice,
+   * or with nothing to do, is harmless.
+   */
   override async alarm(): Promise<void> {
     const now = Date.now();
-    this.sql.exec("DELETE FROM nonces WHERE expires_at <= ?", now);
-    const next = this.sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM nonces").one().next;
+    const purged = this.purge(now, ALARM_PURGE_MAX);
+    let next: number | null;
+    if (purged >= ALARM_PURGE_MAX) {
+      next = now;
+    } else {
+      const earliest = this.sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM nonces").one().next;
+      next = earliest === null ? null : Math.max(earliest, now + PURGE_INTERVAL_MS);
+    }
     this.alarmAt = next;
-    if (next !== null) await this.ctx.storage.setAlarm(next);
+    if (next === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(next);
   }
 
   /** Row count, for tests and the operator page. */
   async size(): Promise<number> {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM nonces").one().n;
   }
+
+  /** Deletes up to `limit` expired rows, oldest first; returns how many. */
+  private purge(now: number, limit: number): number {
+    return this.sql
+      .exec(
+        "DELETE FROM nonces WHERE nonce IN (SELECT nonce FROM nonces WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING 1",
+        now,
+        limit,
+      )
+      .toArray().length;
+  }
+}
+
+function checkKey(nonce: unknown, bodyHash: unknown): void {
+  if (typeof nonce !== "string" || nonce === "") throw new TypeError("nonce must be a non-empty string");
+  if (typeof bodyHash !== "string" || bodyHash === "") throw new TypeError("bodyHash must be a non-empty string");
 }

@@ -9,8 +9,11 @@ export interface StoredReply {
 }
 
 export type Reservation =
-  /** First sight of this nonce: process it. */
-  | { state: "fresh" }
+  /**
+   * First sight of this nonce (or an abandoned reservation taken over): process it. `lease` names this
+   * reservation; commit and release only act on the reservation holding it.
+   */
+  | { state: "fresh"; lease: string }
   /** Already answered with this same body: send `reply` again, apply nothing. */
   | { state: "committed"; reply: StoredReply }
   /** This nonce was seen with another body: a replay (401). */
@@ -20,6 +23,7 @@ export type Reservation =
 
 export interface ReplayStore {
   reserve(nonce: string, bodyHash: string, ttlMs: number): Promise<Reservation>;
-  commit(nonce: string, bodyHash: string, reply: StoredReply): Promise<void>;
-  release(nonce: string, bodyHash: string): Promise<void>;
+  commit(nonce: string, bodyHash: string, reply: StoredReply, lease?: string): Promise<void>;
+  /** Resolves true when a reservation was dropped. */
+  release(nonce: string, bodyHash: string, lease?: string): Promise<boolean>;
 }
