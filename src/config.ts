@@ -13,6 +13,8 @@ export interface Config {
   maxBodyBytes: number;
   replayShards: number;
   directoryApiToken: string | null;
+  /** Days an audit row (`deliveries`) is kept before the scheduled trim deletes it. */
+  auditRetentionDays: number;
   /** Names of secrets whose `*_PREVIOUS` twin is set: a rotation is in progress. */
   rotations: string[];
   /** Operator warnings that are not errors (signing or encryption turned off). */
@@ -65,6 +67,14 @@ function keyPair(env: RawEnv, name: string, rotations: string[]): string[] {
   return [current, previous].filter((k): k is string => k !== undefined);
 }
 
+/**
+ * AUDIT_RETENTION_DAYS (default 30, 1 to 3650). Exported on its own so the scheduled trim can run even while
+ * an unrelated setting is wrong: the callback refuses everything then, but old audit rows must still go.
+ */
+export function readAuditRetentionDays(env: RawEnv, problems: ConfigProblem[] = []): number {
+  return integer(env, "AUDIT_RETENTION_DAYS", 30, 1, 3650, problems);
+}
+
 export function readConfig(env: RawEnv): ConfigResult {
   const problems: ConfigProblem[] = [];
   const rotations: string[] = [];
@@ -105,6 +115,7 @@ export function readConfig(env: RawEnv): ConfigResult {
   const maxBodyBytes = integer(env, "MAX_BODY_BYTES", 262_144, 1_024, 104_857_600, problems);
   const replayShards = integer(env, "REPLAY_SHARDS", 4, 1, 256, problems);
   const directoryApiToken = text(env, "DIRECTORY_API_TOKEN") ?? null;
+  const auditRetentionDays = readAuditRetentionDays(env, problems);
 
   if (problems.length > 0) return { ok: false, problems };
   return {
@@ -115,6 +126,7 @@ export function readConfig(env: RawEnv): ConfigResult {
       maxBodyBytes,
       replayShards,
       directoryApiToken,
+      auditRetentionDays,
       rotations,
       warnings,
     },
@@ -137,6 +149,7 @@ const NAMES = [
   "PASSWORD_POLICY",
   "MAX_BODY_BYTES",
   "REPLAY_SHARDS",
+  "AUDIT_RETENTION_DAYS",
 ] as const;
 
 let cached: { fingerprint: string; result: ConfigResult } | undefined;

@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { callback } from "./http/callback";
 import { health } from "./http/health";
 import type { AppEnv } from "./http/types";
+import { scheduledRetention } from "./ops/retention";
 
 export { ReplayGuard } from "./replay/replay-guard";
 
@@ -20,6 +21,10 @@ app.onError((err, c) => {
 
 export default {
   fetch: app.fetch,
+  // Cron Trigger (wrangler.toml [triggers]): trims the audit table to AUDIT_RETENTION_DAYS.
+  async scheduled(controller, env) {
+    await scheduledRetention(env, controller.scheduledTime);
+  },
 } satisfies ExportedHandler<Env>;
 
 export { app };

@@ -1,16 +1,34 @@
 // One structured line per callback. Only fixed fields: never a key, token, password or payload.
 export interface CallbackLogLine {
+  /** The envelope's eventType once the envelope parsed (a known type), else null. */
   eventType: string | null;
   code: string;
   outcome: string;
-  reason?: string;
+  /** The precise refusal reason, for the operator (a fixed token or a field name, never a value). */
+  reason?: string | null;
+  /** Which setting to change, when a signature verifies under the other algorithm. */
+  hint?: string;
   entityId?: string | null;
-  shard?: number;
+  /** Replay-guard shard the nonce belongs to, once the guard was consulted. */
+  shard?: number | null;
   durationMs: number;
+  /** Names of the secrets whose `*_PREVIOUS` value authenticated or opened this request (a rotation). */
+  previousKeys?: string[];
+  /** CHECK_URL and refused payloads leave an audit row: whether writing it worked. */
+  audit?: "written" | "failed";
 }
 
+/** Writes the line; the fields every line has are always present, null when they do not apply. */
 export function logCallback(line: CallbackLogLine): void {
-  const record = { msg: "callback", ...line };
+  const { previousKeys, ...rest } = line;
+  const record = {
+    msg: "callback",
+    ...rest,
+    reason: line.reason ?? null,
+    entityId: line.entityId ?? null,
+    shard: line.shard ?? null,
+    ...(previousKeys && previousKeys.length > 0 ? { previousKeys } : {}),
+  };
   if (Number(line.code) >= 500) console.error(JSON.stringify(record));
   else if (line.code !== "200") console.warn(JSON.stringify(record));
   else console.log(JSON.stringify(record));
