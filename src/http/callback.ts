@@ -10,7 +10,7 @@ import { shardFor, shardName } from "../replay/shard";
 import type { StoredReply } from "../replay/types";
 import { isJsonContentType, readBodyLimited } from "./body";
 import { diagnostics } from "./diagnostics";
-import { logCallback } from "./log";
+import { logCallback, type CallbackLogLine } from "./log";
 import { requireConfig } from "./middleware";
 import type { AppEnv } from "./types";
 
@@ -22,16 +22,38 @@ function answer(c: Context<AppEnv>, body: { code: WireCode; message: string; dat
   return c.json(body, Number(body.code) as 200, headers);
 }
 
-function refuse(c: Context<AppEnv>, failure: Failure, started: number, eventType: string | null = null) {
-  const wire = toWire(failure);
-  logCallback({
+type LineExtras = Pick<CallbackLogLine, "shard" | "previousKeys" | "audit">;
+
+/** The log line of a refusal: the precise reason (and a signature hint) for the operator, never a value. */
+function refusalLine(failure: Failure, started: number, eventType: string | null, extra: LineExtras = {}): CallbackLogLine {
+  return {
     eventType,
-    code: wire.code,
+    code: toWire(failure).code,
     outcome: failure.kind,
-    reason: "reason" in failure ? failure.reason : undefined,
+    reason: "reason" in failure ? failure.reason : failure.kind === "bad-request" ? failure.message : null,
+    ...(failure.kind === "unauthorized" && failure.hint ? { hint: failure.hint } : {}),
     durationMs: Date.now() - started,
-  });
-  return answer(c, { ...wire, data: "" }, failure.kind === "method-not-allowed" ? { Allow: "POST" } : undefined);
+    ...extra,
+  };
+}
+
+function refuse(c: Context<AppEnv>, failure: Failure, started: number, eventType: string | null = null, extra: LineExtras = {}) {
+  logCallback(refusalLine(failure, started, eventType, extra));
+  return answer(c, { ...toWire(failure), data: "" }, failure.kind === "method-not-allowed" ? { Allow: "POST" } : undefined);
+}
+
+const PREVIOUS_NAMES = ["ONEACCESS_BEARER_TOKEN", "ONEACCESS_SIGNING_KEY", "ONEACCESS_ENCRYPTION_KEY"] as const;
+
+/**
+ * Which secrets' `*_PREVIOUS` value this request used (index 1 of a [current, previous] list), for the log
+ * line and the health view: while a rotation is in progress, the operator cuts over once these stop.
+ */
+function previousKeysUsed(bearerIndex: number, signingKeyIndex: number, seal?: SealContext): string[] {
+  const used = [bearerIndex > 0, signingKeyIndex > 0, seal !== undefined && seal.encryption !== "none" && seal.keyIndex > 0];
+  const names = PREVIOUS_NAMES.filter((_, i) => used[i]);
+  const at = new Date().toISOString();
+  for (const name of names) diagnostics.previousKeyLastUsed[name] = at;
+  return names;
 }
 
 /** Rows outlive twice the window so a timestamp at the window's far edge can never be replayed later. */
@@ -41,6 +63,15 @@ function replayTtlMs(toleranceSeconds: number): number {
 
 callback.post("/", requireConfig(), async (c) => {
   const started = Date.now();
+  try {
+    return await handle(c, started);
+  } catch (e) {
+    // Whatever went wrong unexpectedly still gets its one log line (class name only) and a fixed 500.
+    return refuse(c, { kind: "internal", reason: `unexpected: ${errorName(e)}` }, started);
+  }
+});
+
+async function handle(c: Context<AppEnv>, started: number) {
   const config = c.get("config");
   const settings = config.protocol;
 
@@ -57,16 +88,15 @@ callback.post("/", requireConfig(), async (c) => {
     const f = auth.failure;
     if (f.kind === "unauthorized") {
       diagnostics.lastAuthFailure = { reason: f.reason, at: new Date().toISOString() };
-      if (f.hint) {
-        diagnostics.signatureHint = { hint: f.hint, at: new Date().toISOString() };
-        console.warn(JSON.stringify({ msg: "signature diagnosis", hint: f.hint }));
-      }
+      // The hint also goes to the request's one log line (refusalLine).
+      if (f.hint) diagnostics.signatureHint = { hint: f.hint, at: new Date().toISOString() };
     }
     return refuse(c, f, started);
   }
   const envelope = auth.value.envelope;
+  const keysUsed = (seal?: SealContext) => previousKeysUsed(bearer.value, auth.value.signingKeyIndex, seal);
 
-  if (envelope.eventType === "CHECK_URL") return checkUrl(c, envelope, started);
+  if (envelope.eventType === "CHECK_URL") return checkUrl(c, envelope, started, keysUsed);
 
   // Replay guard: after the signature, before anything is opened or written.
   const shard = shardFor(envelope.nonce, config.replayShards);
@@ -76,15 +106,18 @@ callback.post("/", requireConfig(), async (c) => {
   try {
     reservation = await guard.reserve(envelope.nonce, bodyHash, replayTtlMs(settings.toleranceSeconds));
   } catch (e) {
-    return refuse(c, { kind: "internal", reason: `replay store unreachable: ${errorName(e)}` }, started, envelope.eventType);
+    return refuse(c, { kind: "internal", reason: `replay store unreachable: ${errorName(e)}` }, started, envelope.eventType, {
+      shard,
+      previousKeys: keysUsed(),
+    });
   }
   switch (reservation.state) {
     case "conflict":
-      return refuse(c, { kind: "unauthorized", reason: "replay-different-body" }, started, envelope.eventType);
+      return refuse(c, { kind: "unauthorized", reason: "replay-different-body" }, started, envelope.eventType, { shard, previousKeys: keysUsed() });
     case "in-flight":
-      return refuse(c, { kind: "in-flight" }, started, envelope.eventType);
+      return refuse(c, { kind: "in-flight" }, started, envelope.eventType, { shard, previousKeys: keysUsed() });
     case "committed":
-      return resend(c, envelope, reservation.reply, started, shard);
+      return resend(c, envelope, reservation.reply, started, shard, keysUsed);
     case "fresh":
       break;
   }
@@ -94,10 +127,12 @@ callback.post("/", requireConfig(), async (c) => {
     const opened = await openEnvelope(settings, envelope);
     let outcome: ApplyOutcome;
     let seal: SealContext = NO_SEAL;
+    let reason: string | null = null;
     if (!opened.ok) {
       const wire = toWire(opened.failure);
       if (wire.code !== "400") throw new RefusedAfterReserve(opened.failure);
       outcome = { code: "400", message: wire.message, replyData: "", entityId: null };
+      reason = refusalLine(opened.failure, started, null).reason ?? null;
       await recordDelivery(c.env.DB, delivery(envelope, outcome, started));
     } else if (opened.value.event.type === "CHECK_URL") {
       throw new Error("unreachable: CHECK_URL is answered before the replay guard");
@@ -117,18 +152,21 @@ callback.post("/", requireConfig(), async (c) => {
       eventType: envelope.eventType,
       code: outcome.code,
       outcome: outcome.code === "200" ? "applied" : "refused",
+      reason: reason ?? (outcome.code === "200" ? null : outcome.message),
       entityId: outcome.entityId,
       shard,
       durationMs: Date.now() - started,
+      previousKeys: keysUsed(seal),
     });
     return answer(c, reply);
   } catch (e) {
     // Nothing was committed to the replay store: drop the reservation so OneAccess's retry can succeed.
     await guard.release(envelope.nonce, bodyHash, lease).catch(() => {});
-    if (e instanceof RefusedAfterReserve) return refuse(c, e.failure, started, envelope.eventType);
-    return refuse(c, { kind: "internal", reason: `storage failed: ${errorName(e)}` }, started, envelope.eventType);
+    const extra = { shard, previousKeys: keysUsed() };
+    if (e instanceof RefusedAfterReserve) return refuse(c, e.failure, started, envelope.eventType, extra);
+    return refuse(c, { kind: "internal", reason: `storage failed: ${errorName(e)}` }, started, envelope.eventType, extra);
   }
-});
+}
 
 callback.all("/", (c) => refuse(c, { kind: "method-not-allowed" }, Date.now()));
 
@@ -155,39 +193,74 @@ function delivery(envelope: Envelope, outcome: { code: string; message: string; 
   };
 }
 
-/** An exact duplicate: the first reply again, re-sealed with a fresh IV; nothing is applied. */
-async function resend(c: Context<AppEnv>, envelope: Envelope, stored: StoredReply, started: number, shard: number) {
+type KeysUsed = (seal?: SealContext) => string[];
+
+/**
+ * An exact duplicate: the first reply again, re-sealed with a fresh IV and the key the request opens with;
+ * nothing is applied. If the request no longer opens (its encryption key was rotated out since), it is
+ * refused like a new request would be: the stored reply is never sent unsealed.
+ */
+async function resend(c: Context<AppEnv>, envelope: Envelope, stored: StoredReply, started: number, shard: number, keysUsed: KeysUsed) {
   const settings = c.get("config").protocol;
   let seal: SealContext = NO_SEAL;
-  if (stored.plaintext !== "") {
+  if (stored.plaintext !== "" && settings.encryption !== "none") {
     const opened = await openEnvelope(settings, envelope);
-    if (opened.ok) seal = opened.value.seal;
+    if (!opened.ok) return refuse(c, opened.failure, started, envelope.eventType, { shard, previousKeys: keysUsed() });
+    seal = opened.value.seal;
   }
   const reply = await sealReply(settings, seal, stored.code as WireCode, stored.message, stored.plaintext);
-  logCallback({ eventType: envelope.eventType, code: stored.code, outcome: "duplicate", shard, durationMs: Date.now() - started });
+  logCallback({
+    eventType: envelope.eventType,
+    code: stored.code,
+    outcome: "duplicate",
+    entityId: replyEntityId(stored.plaintext),
+    shard,
+    durationMs: Date.now() - started,
+    previousKeys: keysUsed(seal),
+  });
   return answer(c, reply);
 }
 
+/** The id in a stored `{"id": ...}` reply, for the log line; null for an empty reply. */
+function replyEntityId(plaintext: string): string | null {
+  if (plaintext === "") return null;
+  try {
+    const id = (JSON.parse(plaintext) as { id?: unknown }).id;
+    return typeof id === "string" ? id : null;
+  } catch {
+    return null;
+  }
+}
+
 /** CHECK_URL: echo the random string, re-sealed. No replay record: answering it changes nothing. */
-async function checkUrl(c: Context<AppEnv>, envelope: Envelope, started: number) {
+async function checkUrl(c: Context<AppEnv>, envelope: Envelope, started: number, keysUsed: KeysUsed) {
   const settings = c.get("config").protocol;
   const opened = await openEnvelope(settings, envelope);
-  // The audit row is written off the response path; a failure to write it is logged, not answered.
-  // A failed CHECK_URL is the first thing an integrator hits, so it is audited too.
-  const audit = (code: string, message: string) =>
+  // The audit row is written off the response path, and the request's one log line after it, saying
+  // whether the row was written (a failure is logged, not answered). A failed CHECK_URL is the first thing
+  // an integrator hits, so it is audited too.
+  const auditThenLog = (code: string, message: string, line: CallbackLogLine) =>
     c.executionCtx.waitUntil(
-      recordDelivery(c.env.DB, delivery(envelope, { code, message, entityId: null }, started)).catch((e) =>
-        console.error(JSON.stringify({ msg: "audit write failed", error: errorName(e) })),
+      recordDelivery(c.env.DB, delivery(envelope, { code, message, entityId: null }, started)).then(
+        () => logCallback({ ...line, audit: "written" }),
+        (e) => logCallback({ ...line, audit: "failed", reason: line.reason ?? `audit write failed: ${errorName(e)}` }),
       ),
     );
   if (!opened.ok || opened.value.event.type !== "CHECK_URL") {
     const failure: Failure = opened.ok ? { kind: "internal", reason: "unreachable" } : opened.failure;
     const wire = toWire(failure);
-    if (wire.code === "400") audit(wire.code, wire.message);
-    return refuse(c, failure, started, envelope.eventType);
+    const extra = { previousKeys: keysUsed() };
+    if (wire.code !== "400") return refuse(c, failure, started, envelope.eventType, extra);
+    auditThenLog(wire.code, wire.message, refusalLine(failure, started, envelope.eventType, extra));
+    return answer(c, { ...wire, data: "" });
   }
   const reply = await sealReply(settings, opened.value.seal, "200", "success", opened.value.event.echo);
-  audit("200", "success");
-  logCallback({ eventType: "CHECK_URL", code: "200", outcome: "echoed", durationMs: Date.now() - started });
+  auditThenLog("200", "success", {
+    eventType: "CHECK_URL",
+    code: "200",
+    outcome: "echoed",
+    durationMs: Date.now() - started,
+    previousKeys: keysUsed(opened.value.seal),
+  });
   return answer(c, reply);
 }

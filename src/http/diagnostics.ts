@@ -3,6 +3,8 @@
 export interface Diagnostics {
   signatureHint: { hint: string; at: string } | null;
   lastAuthFailure: { reason: string; at: string } | null;
+  /** Secret name -> when a request last authenticated or opened with its `*_PREVIOUS` value. */
+  previousKeyLastUsed: Record<string, string>;
 }
 
-export const diagnostics: Diagnostics = { signatureHint: null, lastAuthFailure: null };
+export const diagnostics: Diagnostics = { signatureHint: null, lastAuthFailure: null, previousKeyLastUsed: {} };

@@ -24,7 +24,12 @@ health.get("/", (c) => {
       passwordPolicy,
       replayShards,
     },
+    // Names only. During a rotation, when this isolate last saw each old value accepted: once OneAccess has
+    // switched to the new value these stop moving, and the `*_PREVIOUS` secret can be deleted.
     rotationInProgress: rotations,
+    previousKeyLastUsed: Object.fromEntries(
+      rotations.filter((name) => diagnostics.previousKeyLastUsed[name]).map((name) => [name, diagnostics.previousKeyLastUsed[name]]),
+    ),
     warnings,
     hints,
     lastAuthFailure: diagnostics.lastAuthFailure,

@@ -30,6 +30,6 @@ export function logCallback(line: CallbackLogLine): void {
     ...(previousKeys && previousKeys.length > 0 ? { previousKeys } : {}),
   };
   if (Number(line.code) >= 500) console.error(JSON.stringify(record));
-  else if (line.code !== "200") console.warn(JSON.stringify(record));
+  else if (line.code !== "200" || line.audit === "failed") console.warn(JSON.stringify(record));
   else console.log(JSON.stringify(record));
 }
