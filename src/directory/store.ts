@@ -1,0 +1,337 @@
+// The directory's SQL: reading what an event's decision depends on, and turning a decision into the
+// statements of its batch. Column and table names are fixed here; everything from a payload is a bound
+// value (extension names included: they live inside a JSON text, never in SQL).
+import type { Extensions } from "../protocol/events";
+import type { DeliveryRecord } from "./apply-event";
+import type { OrgRecord, UserRecord, Write } from "./rules";
+
+type BindValue = string | number | null;
+
+/** The text the migration's `snapshot_checks` trigger aborts with. */
+export const SNAPSHOT_CHANGED = "directory snapshot changed";
+
+export function isSnapshotChanged(error: unknown): boolean {
+  return error instanceof Error && error.message.includes(SNAPSHOT_CHANGED);
+}
+
+// --- rows ------------------------------------------------------------------------------------------
+
+export interface OrganizationView extends OrgRecord {
+  /** The parent id names no live organization (unknown yet, or deleted). */
+  parentMissing: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface UserView extends UserRecord {
+  /** The organization id names no live organization (unknown yet, or deleted). */
+  organizationMissing: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface OrgRow {
+  id: string;
+  code: string;
+  name: string;
+  parent_id: string | null;
+  parent_missing: number;
+  extensions: string;
+  event_ts: number;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+}
+
+interface UserRow {
+  id: string;
+  username: string;
+  name: string;
+  organization_id: string | null;
+  organization_missing: number;
+  disabled: number;
+  first_name: string | null;
+  middle_name: string | null;
+  last_name: string | null;
+  mobile: string | null;
+  email: string | null;
+  extensions: string;
+  event_ts: number;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+}
+
+export const ORG_COLUMNS =
+  "id, code, name, parent_id, parent_missing, extensions, event_ts, created_at, updated_at, deleted_at";
+/** Every user column but password_hash, which no read returns. */
+export const USER_COLUMNS =
+  "id, username, name, organization_id, organization_missing, disabled, first_name, middle_name, last_name, " +
+  "mobile, email, extensions, event_ts, created_at, updated_at, deleted_at";
+
+function parseExtensions(text: string): Extensions {
+  const value: unknown = JSON.parse(text);
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Extensions) : {};
+}
+
+export function organizationFromRow(row: OrgRow): OrganizationView {
+  return {
+    id: row.id,
+    code: row.code,
+    name: row.name,
+    parentId: row.parent_id,
+    parentMissing: row.parent_missing === 1,
+    extensions: parseExtensions(row.extensions),
+    eventTs: row.event_ts,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    deletedAt: row.deleted_at,
+  };
+}
+
+export function userFromRow(row: UserRow): UserView {
+  return {
+    id: row.id,
+    username: row.username,
+    name: row.name,
+    organizationId: row.organization_id,
+    organizationMissing: row.organization_missing === 1,
+    disabled: row.disabled === 1,
+    firstName: row.first_name,
+    middleName: row.middle_name,
+    lastName: row.last_name,
+    mobile: row.mobile,
+    email: row.email,
+    extensions: parseExtensions(row.extensions),
+    eventTs: row.event_ts,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    deletedAt: row.deleted_at,
+  };
+}
+
+/** Organizations and users read in one batch, so both lists are of the same moment. */
+export async function selectDirectory(
+  db: D1Database,
+  includeDeleted: boolean,
+): Promise<{ organizations: OrganizationView[]; users: UserView[] }> {
+  const where = includeDeleted ? "" : "WHERE deleted_at IS NULL";
+  const [orgs, users] = await db.batch([
+    db.prepare(`SELECT ${ORG_COLUMNS} FROM organizations ${where} ORDER BY code`),
+    db.prepare(`SELECT ${USER_COLUMNS} FROM users ${where} ORDER BY username`),
+  ]);
+  return {
+    organizations: (orgs!.results as OrgRow[]).map(organizationFromRow),
+    users: (users!.results as UserRow[]).map(userFromRow),
+  };
+}
+
+// --- reads for a decision --------------------------------------------------------------------------
+
+/** A scalar query and the value it gave when the event was decided. */
+interface Expectation {
+  sql: string;
+  params: BindValue[];
+  value: BindValue;
+}
+
+/**
+ * Reads what a decision depends on and remembers, for each read, a scalar query that gives the same value
+ * as long as what was read still holds. `snapshotCheck` re-runs them all inside the write batch.
+ * (A row's `event_ts` is its version: every event that changes a row raises it.)
+ */
+export class DirectoryReader {
+  private readonly expectations: Expectation[] = [];
+
+  constructor(private readonly db: D1Database) {}
+
+  async organization(key: "id" | "code", value: string): Promise<OrgRecord | null> {
+    const row = await this.db.prepare(`SELECT ${ORG_COLUMNS} FROM organizations WHERE ${key} = ?`).bind(value).first<OrgRow>();
+    this.expectRow("organizations", key, value, row);
+    return row ? organizationFromRow(row) : null;
+  }
+
+  async user(key: "id" | "username", value: string): Promise<UserRecord | null> {
+    const row = await this.db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE ${key} = ?`).bind(value).first<UserRow>();
+    this.expectRow("users", key, value, row);
+    return row ? userFromRow(row) : null;
+  }
+
+  /** The id of the organization holding `code`, live or tombstone (codes are unique across both). */
+  async organizationIdWithCode(code: string): Promise<string | null> {
+    return (await this.scalar("SELECT id FROM organizations WHERE code = ?", [code])) as string | null;
+  }
+
+  async userIdWithUsername(username: string): Promise<string | null> {
+    return (await this.scalar("SELECT id FROM users WHERE username = ?", [username])) as string | null;
+  }
+
+  /**
+   * Whether `orgId` is `startId` or one of its ancestors. Parent links of tombstones are followed too, so
+   * reviving one can never close a cycle; UNION (not UNION ALL) stops at an id already seen.
+   */
+  async chainContains(startId: string, orgId: string): Promise<boolean> {
+    const sql = `WITH RECURSIVE chain(id) AS (
+        SELECT ?
+        UNION
+        SELECT o.parent_id FROM organizations o JOIN chain ON o.id = chain.id WHERE o.parent_id IS NOT NULL
+      ) SELECT count(*) FROM chain WHERE id = ?`;
+    return (await this.scalar(sql, [startId, orgId])) !== 0;
+  }
+
+  async liveChildCount(orgId: string): Promise<number> {
+    return (await this.scalar("SELECT count(*) FROM organizations WHERE parent_id = ? AND deleted_at IS NULL", [orgId])) as number;
+  }
+
+  async liveMemberCount(orgId: string): Promise<number> {
+    return (await this.scalar("SELECT count(*) FROM users WHERE organization_id = ? AND deleted_at IS NULL", [orgId])) as number;
+  }
+
+  /** One statement asserting every read still holds; the trigger aborts the whole batch otherwise. */
+  snapshotCheck(): D1PreparedStatement | null {
+    if (this.expectations.length === 0) return null;
+    const condition = this.expectations.map((e) => `(${e.sql}) IS ?`).join(" AND ");
+    const params = this.expectations.flatMap((e) => [...e.params, e.value]);
+    return this.db.prepare(`INSERT INTO snapshot_checks (holds) SELECT ${condition}`).bind(...params);
+  }
+
+  private async scalar(sql: string, params: BindValue[]): Promise<BindValue> {
+    const value = await this.db.prepare(`SELECT (${sql}) AS value`).bind(...params).first<BindValue>("value");
+    this.expectations.push({ sql, params, value });
+    return value;
+  }
+
+  private expectRow(table: "organizations" | "users", key: string, value: string, row: { id: string; event_ts: number } | null) {
+    this.expectations.push({ sql: `SELECT event_ts FROM ${table} WHERE ${key} = ?`, params: [value], value: row?.event_ts ?? null });
+    if (key !== "id") {
+      // Read by code or username: the row holding it must also still be the same one.
+      this.expectations.push({ sql: `SELECT id FROM ${table} WHERE ${key} = ?`, params: [value], value: row?.id ?? null });
+    }
+  }
+}
+
+// --- writes ----------------------------------------------------------------------------------------
+
+/** Numbered placeholders (?1, ?2 …) by name, so a statement can use one value twice. */
+function named<K extends string>(values: Record<K, BindValue>): { at: Record<K, string>; params: BindValue[] } {
+  const names = Object.keys(values) as K[];
+  const at = Object.fromEntries(names.map((name, i) => [name, `?${i + 1}`])) as Record<K, string>;
+  return { at, params: names.map((name) => values[name]) };
+}
+
+/** 1 when `idSql` names an organization that is not live (unknown yet, or deleted); 0 otherwise. */
+function organizationMissing(idSql: string): string {
+  return `(${idSql} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM organizations WHERE id = ${idSql} AND deleted_at IS NULL))`;
+}
+
+/** An organization became live: rows that point to it no longer miss it. */
+function clearMissingFlags(db: D1Database, orgId: string): D1PreparedStatement[] {
+  return [
+    db.prepare("UPDATE organizations SET parent_missing = 0 WHERE parent_id = ? AND parent_missing = 1").bind(orgId),
+    db.prepare("UPDATE users SET organization_missing = 0 WHERE organization_id = ? AND organization_missing = 1").bind(orgId),
+  ];
+}
+
+function tombstone(db: D1Database, table: "organizations" | "users", id: string, eventTs: number, nowMs: number) {
+  return db
+    .prepare(`UPDATE ${table} SET deleted_at = ?3, updated_at = ?3, event_ts = ?2 WHERE id = ?1`)
+    .bind(id, eventTs, nowMs);
+}
+
+export function organizationWrites(db: D1Database, write: Write<OrgRecord>, nowMs: number): D1PreparedStatement[] {
+  if (write.kind === "tombstone") return [tombstone(db, "organizations", write.id, write.eventTs, nowMs)];
+  const r = write.record;
+  const { at, params } = named({
+    id: r.id,
+    code: r.code,
+    name: r.name,
+    parentId: r.parentId,
+    extensions: JSON.stringify(r.extensions),
+    eventTs: r.eventTs,
+    now: nowMs,
+  });
+  if (write.kind === "insert") {
+    const insert = db
+      .prepare(
+        `INSERT INTO organizations (id, code, name, parent_id, parent_missing, extensions, event_ts, created_at, updated_at)
+         VALUES (${at.id}, ${at.code}, ${at.name}, ${at.parentId}, ${organizationMissing(at.parentId)},
+                 ${at.extensions}, ${at.eventTs}, ${at.now}, ${at.now})`,
+      )
+      .bind(...params);
+    return [insert, ...clearMissingFlags(db, r.id)];
+  }
+  const update = db
+    .prepare(
+      `UPDATE organizations SET code = ${at.code}, name = ${at.name}, parent_id = ${at.parentId},
+         parent_missing = ${organizationMissing(at.parentId)}, extensions = ${at.extensions},
+         event_ts = ${at.eventTs}, updated_at = ${at.now}, deleted_at = NULL
+       WHERE id = ${at.id}`,
+    )
+    .bind(...params);
+  return write.revives ? [update, ...clearMissingFlags(db, r.id)] : [update];
+}
+
+/** What a user write does to the stored hash: `keep` it, or `set` it (null clears). */
+export type PasswordWrite = { kind: "keep" } | { kind: "set"; hash: string | null };
+
+export function userWrites(
+  db: D1Database,
+  write: Write<UserRecord>,
+  password: PasswordWrite,
+  nowMs: number,
+): D1PreparedStatement[] {
+  if (write.kind === "tombstone") return [tombstone(db, "users", write.id, write.eventTs, nowMs)];
+  const r = write.record;
+  const { at, params } = named({
+    id: r.id,
+    username: r.username,
+    name: r.name,
+    organizationId: r.organizationId,
+    disabled: r.disabled ? 1 : 0,
+    firstName: r.firstName,
+    middleName: r.middleName,
+    lastName: r.lastName,
+    mobile: r.mobile,
+    email: r.email,
+    extensions: JSON.stringify(r.extensions),
+    keepPassword: password.kind === "keep" ? 1 : 0,
+    passwordHash: password.kind === "set" ? password.hash : null,
+    eventTs: r.eventTs,
+    now: nowMs,
+  });
+  if (write.kind === "insert") {
+    return [
+      db
+        .prepare(
+          `INSERT INTO users (id, username, name, organization_id, organization_missing, disabled, first_name,
+             middle_name, last_name, mobile, email, extensions, password_hash, event_ts, created_at, updated_at)
+           VALUES (${at.id}, ${at.username}, ${at.name}, ${at.organizationId}, ${organizationMissing(at.organizationId)},
+             ${at.disabled}, ${at.firstName}, ${at.middleName}, ${at.lastName}, ${at.mobile}, ${at.email},
+             ${at.extensions}, IIF(${at.keepPassword}, NULL, ${at.passwordHash}), ${at.eventTs}, ${at.now}, ${at.now})`,
+        )
+        .bind(...params),
+    ];
+  }
+  return [
+    db
+      .prepare(
+        `UPDATE users SET username = ${at.username}, name = ${at.name}, organization_id = ${at.organizationId},
+           organization_missing = ${organizationMissing(at.organizationId)}, disabled = ${at.disabled},
+           first_name = ${at.firstName}, middle_name = ${at.middleName}, last_name = ${at.lastName},
+           mobile = ${at.mobile}, email = ${at.email}, extensions = ${at.extensions},
+           password_hash = IIF(${at.keepPassword}, password_hash, ${at.passwordHash}),
+           event_ts = ${at.eventTs}, updated_at = ${at.now}, deleted_at = NULL
+         WHERE id = ${at.id}`,
+      )
+      .bind(...params),
+  ];
+}
+
+export function insertDelivery(db: D1Database, record: DeliveryRecord): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO deliveries (received_at, event_type, nonce, code, message, entity_id, duration_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .bind(record.receivedAtMs, record.eventType, record.nonce, record.code, record.message, record.entityId, record.durationMs);
+}
