@@ -1,0 +1,257 @@
+// The simulator's command line. Everything Node-specific (argv, files, the terminal, fetch) comes in
+// through `CliHost`, supplied by scripts/simulate.mjs, so this file type-checks against Web APIs only.
+import { randomLetters } from "../../src/protocol/codec";
+import { planCompany } from "../core/company";
+import { checkUrl, replay, tamper } from "../core/modes";
+import { describeProfile, FLAG_SETTINGS, mergeSettings, profileFromSettings, type SimProfile } from "../core/profile";
+import { formatChecks, formatSyncSummary } from "../core/report";
+import { runSync } from "../core/sync";
+import { Sender, type FetchLike } from "../core/wire";
+import { ProgressBar } from "./progress";
+import { parseDotenv, parseWranglerVars } from "./settings-files";
+
+export interface CliHost {
+  argv: readonly string[];
+  /** A file of the project (next to package.json), or null when it does not exist. */
+  readProjectFile(name: string): string | null;
+  /** A file named by the user (relative to where the command was typed), or null when it does not exist. */
+  readUserFile(path: string): string | null;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  stderrIsTTY: boolean;
+  columns: number;
+  fetch: FetchLike;
+  now(): number;
+}
+
+const USAGE = `Usage: npm run simulate -- <command> [options]
+
+Commands
+  check-url                      send CHECK_URL; check the reply opens and echoes
+  send <EVENT> <json | @file>    send one event, print the opened reply
+  sync [--orgs N] [--users M] [--seed S] [--concurrency C]
+                                 generate a company from the seed and push it (creates parents first,
+                                 then updates, moves and deletes); progress and a summary
+  replay                         same nonce twice (answered from the store), then with another body (401)
+  tamper                         flip a character of data / signature / timestamp / bearer: each refused
+
+Options
+  --url URL                      receiver (default http://localhost:8787/callback)
+  --signature sha1|hmac-sha256|none
+  --encryption aes-gcm|aes-cbc|none
+  --layout iv16-b64-prefix|iv12|iv16
+  --receive-id ID                aes-cbc receive id
+  --tolerance SECONDS            the receiver's timestamp window (tamper's expectations)
+  --dev-vars FILE                secrets file (default .dev.vars, as wrangler dev)
+  --retries N                    resends of the same bytes after a 500 or network error (default 2)
+  --no-check                     sync: skip the CHECK_URL before pushing
+
+Settings come from wrangler.toml [vars], then .dev.vars (secrets and overrides), then these flags:
+the same names and order as \`wrangler dev\`, so the defaults match \`npm run dev\`.
+`;
+
+const VALUE_FLAGS = new Set([
+  "url",
+  "signature",
+  "encryption",
+  "layout",
+  "receive-id",
+  "tolerance",
+  "dev-vars",
+  "retries",
+  "orgs",
+  "users",
+  "seed",
+  "concurrency",
+]);
+const BOOLEAN_FLAGS = new Set(["no-check", "help"]);
+
+class UsageError extends Error {}
+
+interface Args {
+  command: string | undefined;
+  positionals: string[];
+  flags: Map<string, string>;
+}
+
+export function parseArgs(argv: readonly string[]): Args {
+  const positionals: string[] = [];
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "-h") {
+      flags.set("help", "true");
+      continue;
+    }
+    if (!arg.startsWith("--") || arg === "--") {
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    if (BOOLEAN_FLAGS.has(name)) {
+      flags.set(name, "true");
+    } else if (VALUE_FLAGS.has(name)) {
+      const value = eq < 0 ? argv[++i] : arg.slice(eq + 1);
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      flags.set(name, value);
+    } else {
+      throw new UsageError(`unknown option --${name}`);
+    }
+  }
+  return { command: positionals[0], positionals: positionals.slice(1), flags };
+}
+
+function intFlag(flags: Map<string, string>, name: string, fallback: number, min: number): number {
+  const v = flags.get(name);
+  if (v === undefined) return fallback;
+  if (!/^[0-9]+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be an integer of at least ${min}`);
+  return Number(v);
+}
+
+function loadProfile(host: CliHost, flags: Map<string, string>): SimProfile {
+  const toml = host.readProjectFile("wrangler.toml");
+  const wranglerVars = toml === null ? {} : parseWranglerVars(toml);
+  let devVarsText: string | null;
+  let source: string;
+  const explicit = flags.get("dev-vars");
+  if (explicit !== undefined) {
+    devVarsText = host.readUserFile(explicit);
+    source = explicit;
+    if (devVarsText === null) throw new UsageError(`${explicit} does not exist`);
+  } else {
+    devVarsText = host.readProjectFile(".dev.vars");
+    source = ".dev.vars";
+    if (devVarsText === null) {
+      devVarsText = host.readProjectFile(".dev.vars.example");
+      source = ".dev.vars.example";
+      if (devVarsText !== null) host.stderr("simulate: .dev.vars is missing; using .dev.vars.example (npm run dev copies it)\n");
+    }
+  }
+  const overrides: Record<string, string> = {};
+  for (const [flag, setting] of Object.entries(FLAG_SETTINGS)) {
+    const v = flags.get(flag);
+    if (v !== undefined) overrides[setting] = v;
+  }
+  const result = profileFromSettings(mergeSettings(wranglerVars, devVarsText === null ? {} : parseDotenv(devVarsText), overrides));
+  if (!result.ok) {
+    const problems = result.problems.map((p) => `  ${p.setting} ${p.problem}`).join("\n");
+    throw new UsageError(`settings (wrangler.toml [vars], ${source}, flags) are not usable:\n${problems}`);
+  }
+  return result.profile;
+}
+
+function readPayload(host: CliHost, arg: string): string {
+  if (!arg.startsWith("@")) return arg;
+  const text = host.readUserFile(arg.slice(1));
+  if (text === null) throw new UsageError(`${arg.slice(1)} does not exist`);
+  return text.trim();
+}
+
+function pretty(text: string): string {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return typeof v === "object" && v !== null ? JSON.stringify(v) : text;
+  } catch {
+    return text;
+  }
+}
+
+export async function main(host: CliHost): Promise<number> {
+  const out = (line = "") => host.stdout(`${line}\n`);
+  try {
+    const { command, positionals, flags } = parseArgs(host.argv);
+    if (command === undefined || command === "help" || flags.has("help")) {
+      host.stdout(USAGE);
+      return command === undefined && !flags.has("help") ? 2 : 0;
+    }
+    if (!["check-url", "send", "sync", "replay", "tamper"].includes(command)) throw new UsageError(`unknown command ${command}`);
+    const url = flags.get("url") ?? "http://localhost:8787/callback";
+    const profile = loadProfile(host, flags);
+    const syncOptions =
+      command === "sync"
+        ? {
+            orgs: intFlag(flags, "orgs", 20, 1),
+            users: intFlag(flags, "users", 200, 0),
+            concurrency: intFlag(flags, "concurrency", 8, 1),
+            seed: flags.get("seed") ?? "1",
+          }
+        : null;
+    const sender = new Sender(profile, { url, fetch: host.fetch, retries: intFlag(flags, "retries", 2, 0), now: () => host.now() });
+    out(`receiver    ${url}`);
+    out(`profile     ${describeProfile(profile)}`);
+
+    switch (command) {
+      case "check-url": {
+        const result = await checkUrl(sender);
+        for (const line of result.lines) out(line);
+        return result.ok ? 0 : 1;
+      }
+      case "send": {
+        const [eventArg, payloadArg] = positionals;
+        if (eventArg === undefined) throw new UsageError("send needs an event type, e.g. send CREATE_ORGANIZATION '{\"code\":\"x\",\"name\":\"X\"}'");
+        const eventType = eventArg.toUpperCase();
+        let message: string;
+        if (eventType === "CHECK_URL") {
+          message = payloadArg === undefined ? randomLetters(16) : readPayload(host, payloadArg);
+        } else {
+          if (payloadArg === undefined) throw new UsageError(`send ${eventType} needs the event's data: JSON or @file`);
+          message = readPayload(host, payloadArg);
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(message);
+          } catch {
+            throw new UsageError("the event's data must be JSON (or @file holding JSON)");
+          }
+          if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new UsageError("the event's data must be a JSON object");
+        }
+        const { envelope, reply } = await sender.send(eventType, message);
+        out(`sent        ${eventType}  nonce ${envelope.nonce}  timestamp ${envelope.timestamp}`);
+        out(`reply       HTTP ${reply.status}  code ${reply.code}  message "${reply.message}"  (${reply.latencyMs.toFixed(1)} ms${reply.attempts > 1 ? `, ${reply.attempts} attempts` : ""})`);
+        if (reply.data !== "" && profile.encryption !== "none") out(`data        ${reply.data.length > 76 ? `${reply.data.slice(0, 73)}...` : reply.data}`);
+        if (reply.plaintext !== null) out(`opened      ${reply.plaintext === "" ? "(empty)" : pretty(reply.plaintext)}${reply.layout ? `  [${reply.layout}]` : ""}`);
+        else out(`opened      reply does not open: ${reply.openError ?? "unknown reason"}`);
+        return reply.code === "200" ? 0 : 1;
+      }
+      case "sync": {
+        const { orgs, users, concurrency, seed } = syncOptions!;
+        const plan = planCompany({ orgs, users, seed });
+        out(`company     ${plan.company.zh} ${plan.company.en}  (seed ${JSON.stringify(seed)}: codes and usernames start with ${plan.tag})`);
+        if (!flags.has("no-check")) {
+          const check = await checkUrl(sender);
+          if (!check.ok) {
+            for (const line of check.lines) out(line);
+            out("sync not started: the receiver does not accept this profile (--no-check to push anyway)");
+            return 1;
+          }
+          out(`check-url   OK (${check.reply.latencyMs.toFixed(1)} ms)`);
+        }
+        const bar = new ProgressBar(host);
+        const result = await runSync(sender, plan, { concurrency, onProgress: (p) => bar.update(p), now: () => host.now() });
+        bar.finish();
+        out(formatSyncSummary(result, concurrency));
+        return result.summary.failed === 0 && result.summary.skipped === 0 ? 0 : 1;
+      }
+      case "replay": {
+        const result = await replay(sender);
+        out(`probe       CREATE_ORGANIZATION ${result.probeCode}, nonce ${result.nonce}`);
+        out(formatChecks(result.checks));
+        out(result.ok ? "replay: all as expected" : "replay: NOT as expected");
+        return result.ok ? 0 : 1;
+      }
+      case "tamper": {
+        const result = await tamper(sender);
+        out(formatChecks(result.checks));
+        out(result.ok ? "tamper: all as expected" : "tamper: NOT as expected");
+        return result.ok ? 0 : 1;
+      }
+    }
+    return 2;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      host.stderr(`simulate: ${e.message}\n(npm run simulate -- help)\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
