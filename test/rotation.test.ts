@@ -3,7 +3,7 @@
 // the request used; once the twin is unset (the cut-over), the old value is refused. Driven through the
 // Worker's fetch by the independent sender.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { b64, buildRequest, cbcOpen, gcmOpenAny, openReply, randomNonce, type SenderProfile } from "./sender/oneaccess-sender";
+import { b64, buildRequest, cbcOpen, gcmOpenAny, openReply, randomNonce, toRequest, type SenderProfile } from "./sender/oneaccess-sender";
 import { callWorker, CALLBACK_URL, envFor, profile, testEnv } from "./helpers/worker";
 
 type Overrides = Partial<Record<keyof Env, unknown>>;
@@ -58,6 +58,11 @@ async function checkUrl(sender: SenderProfile, env: Overrides) {
   const { request } = await buildRequest(CALLBACK_URL, sender, "CHECK_URL", random);
   const res = await callWorker(request, env);
   return { res, random };
+}
+
+/** Opens a reply's `data` with the sender's encryption key (throws, or yields garbage, with a wrong key). */
+async function openData(sender: SenderProfile, data: string): Promise<string> {
+  return sender.encryption === "aes-cbc" ? (await cbcOpen(sender.encryptionKey, data)).message : (await gcmOpenAny(sender.encryptionKey, data)).message;
 }
 
 async function health(env: Overrides) {
@@ -147,11 +152,12 @@ for (const secret of SECRETS) {
 }
 
 describe("replies are sealed with the key the request used", () => {
-  const cases: Array<[string, SenderProfile, (p: SenderProfile, data: string) => Promise<string>]> = [
-    ["aes-gcm", profile("sha1+gcm", "iv12"), async (p, data) => (await gcmOpenAny(p.encryptionKey, data)).message],
-    ["aes-cbc", profile("sha1+cbc"), async (p, data) => (await cbcOpen(p.encryptionKey, data)).message],
+  const cases: Array<[string, SenderProfile]> = [
+    ["aes-gcm", profile("sha1+gcm", "iv12")],
+    ["aes-cbc", profile("sha1+cbc")],
   ];
-  for (const [name, p, open] of cases) {
+  const open = openData;
+  for (const [name, p] of cases) {
     it(`${name}: a request sealed with the old key gets a reply that opens with the old key, not the new one, and vice versa`, async () => {
       const env = duringRotation(p, "ONEACCESS_ENCRYPTION_KEY");
       const oldSender = senderWith(p, "ONEACCESS_ENCRYPTION_KEY", "old");
@@ -179,6 +185,40 @@ describe("replies are sealed with the key the request used", () => {
       expect(await gcmOpenAny(p.encryptionKey, body.data)).toEqual({ layout, message: random });
     }
   });
+});
+
+describe("directory events during a rotation", () => {
+  for (const [name, p] of [
+    ["aes-gcm", profile("hmac+gcm", "iv16-b64-prefix")],
+    ["aes-cbc", profile("sha1+cbc")],
+  ] as const) {
+    it(`${name}: CREATE_USER sealed with the old key is applied; its reply and a duplicate's open with the old key only`, async () => {
+      const env = duringRotation(p, "ONEACCESS_ENCRYPTION_KEY");
+      const newSender = senderWith(p, "ONEACCESS_ENCRYPTION_KEY", "new");
+      const { request, envelope } = await buildRequest(CALLBACK_URL, p, "CREATE_USER", {
+        username: `rotation.${name}.${randomNonce(8)}`,
+        name: "Rotation User",
+        organizationId: "",
+        disabled: false,
+      });
+      const first = await openReply(p, await callWorker(request, env));
+      expect(first).toMatchObject({ status: 200, code: "200" });
+      const id = (JSON.parse(first.plaintext) as { id: string }).id;
+      expect(id).toMatch(/\S/);
+      expect(await openData(newSender, first.data).catch(() => null)).not.toBe(first.plaintext);
+
+      // OneAccess retries the same request: the stored reply, re-sealed with the same (old) key.
+      const again = await openReply(p, await callWorker(toRequest(CALLBACK_URL, p, JSON.stringify(envelope)), env));
+      expect(again).toMatchObject({ status: 200, code: "200", plaintext: first.plaintext });
+      expect(again.data).not.toBe(first.data);
+
+      // The same retry after the cut-over no longer opens: refused like a new request, never answered unsealed.
+      const late = await callWorker(toRequest(CALLBACK_URL, p, JSON.stringify(envelope)), afterCutOver(p, "ONEACCESS_ENCRYPTION_KEY"));
+      const text = await late.text();
+      expect(JSON.parse(text)).toEqual({ code: "400", message: "data cannot be decrypted", data: "" });
+      expect(text).not.toContain(id);
+    });
+  }
 });
 
 describe("rotating all three secrets at once", () => {
