@@ -7,6 +7,7 @@ import { sha256, toHex } from "../protocol/codec";
 import type { Envelope } from "../protocol/envelope";
 import { toWire, type Failure, type WireCode } from "../protocol/failures";
 import { shardFor, shardName } from "../replay/shard";
+import { replayTtlMs } from "../replay/ttl";
 import type { StoredReply } from "../replay/types";
 import { isJsonContentType, readBodyLimited } from "./body";
 import { diagnostics } from "./diagnostics";
@@ -54,11 +55,6 @@ function previousKeysUsed(bearerIndex: number, signingKeyIndex: number, seal?: S
   const at = new Date().toISOString();
   for (const name of names) diagnostics.previousKeyLastUsed[name] = at;
   return names;
-}
-
-/** Rows outlive twice the window so a timestamp at the window's far edge can never be replayed later. */
-function replayTtlMs(toleranceSeconds: number): number {
-  return toleranceSeconds > 0 ? 2 * toleranceSeconds * 1000 : 7 * 24 * 3600 * 1000;
 }
 
 callback.post("/", requireConfig(), async (c) => {
