@@ -303,6 +303,35 @@ describe("failures release the nonce; the guard fails closed", () => {
     expect(await guardRow(guardFor(envelope.nonce), envelope.nonce)).toMatchObject({ state: "committed" });
   });
 
+  it("the replay record failing after the directory write: 500, and the retry converges on the same id", async () => {
+    // The one window the guard cannot close: D1 has applied the event but the reply could not be recorded.
+    // The route answers 500 and releases the nonce; the retry is processed again, and idempotent creates
+    // (contract section 6) make it land on the same user instead of a twin.
+    const user = newUser();
+    const { envelope, request } = await signed(p, "CREATE_USER", user);
+    const commitFails = {
+      idFromName: (name: string) => testEnv.REPLAY_GUARD.idFromName(name),
+      get: (id: DurableObjectId) => {
+        const real = testEnv.REPLAY_GUARD.get(id);
+        return {
+          reserve: (nonce: string, hash: string, ttl: number) => real.reserve(nonce, hash, ttl),
+          commit: async () => Promise.reject(new Error("Durable Object reset")),
+          release: (nonce: string, hash: string, lease?: string) => real.release(nonce, hash, lease),
+        };
+      },
+    };
+    const failed = await callWorker(request(), { ...envFor(p), REPLAY_GUARD: commitFails });
+    expect(failed.status).toBe(500);
+    expect(await failed.json()).toEqual(INTERNAL);
+    expect(await guardRow(guardFor(envelope.nonce), envelope.nonce)).toBeNull();
+
+    const retry = await openReply(p, await callWorker(request(), envFor(p)));
+    expect(retry).toMatchObject({ status: 200, code: "200" });
+    const id = (JSON.parse(retry.plaintext) as { id: string }).id;
+    expect(await usersNamed(user.username)).toEqual([{ id }]);
+    expect(await guardRow(guardFor(envelope.nonce), envelope.nonce)).toMatchObject({ state: "committed" });
+  });
+
   it("the replay object unreachable: 500, and nothing is opened, applied or audited", async () => {
     const user = newUser();
     const { envelope, request } = await signed(p, "CREATE_USER", user);
