@@ -14,7 +14,7 @@ describe("/healthz safe-default warnings", () => {
   it("the default profile (sha1 + aes-gcm) has no warning", async () => {
     const h = await health();
     expect(h.status).toBe(200);
-    expect(h.body).toMatchObject({ status: "ok", profile: { signature: "sha1", encryption: "aes-gcm" }, warnings: [] });
+    expect(h.body).toMatchObject({ status: "ok", profile: { signature: "sha1", encryption: "aes-gcm", auditRetentionDays: 30 }, warnings: [] });
   });
 
   it("signing off: one warning naming ONEACCESS_SIGNATURE", async () => {
