@@ -4,7 +4,7 @@ import { randomLetters } from "../../src/protocol/codec";
 import { planCompany } from "../core/company";
 import { checkUrl, replay, tamper } from "../core/modes";
 import { describeProfile, FLAG_SETTINGS, mergeSettings, profileFromSettings, type SimProfile } from "../core/profile";
-import { formatChecks, formatSyncSummary } from "../core/report";
+import { formatChecks, formatPlan, formatSyncSummary } from "../core/report";
 import { runSync } from "../core/sync";
 import { Sender, type FetchLike } from "../core/wire";
 import { ProgressBar } from "./progress";
@@ -217,6 +217,7 @@ export async function main(host: CliHost): Promise<number> {
         const { orgs, users, concurrency, seed } = syncOptions!;
         const plan = planCompany({ orgs, users, seed });
         out(`company     ${plan.company.zh} ${plan.company.en}  (seed ${JSON.stringify(seed)}: codes and usernames start with ${plan.tag})`);
+        out(formatPlan(plan));
         if (!flags.has("no-check")) {
           const check = await checkUrl(sender);
           if (!check.ok) {
@@ -229,6 +230,7 @@ export async function main(host: CliHost): Promise<number> {
         const bar = new ProgressBar(host);
         const result = await runSync(sender, plan, { concurrency, onProgress: (p) => bar.update(p), now: () => host.now() });
         bar.finish();
+        out("");
         out(formatSyncSummary(result, concurrency));
         return result.summary.failed === 0 && result.summary.skipped === 0 ? 0 : 1;
       }

@@ -1,5 +1,5 @@
 // Plain-text reports of a sync and of the check lists of the replay and tamper modes.
-import { PHASES } from "./company";
+import { PHASES, type CompanyPlan } from "./company";
 import type { Check } from "./modes";
 import { formatMs, formatSeconds } from "./stats";
 import type { SyncResult } from "./sync";
@@ -17,15 +17,18 @@ function table(rows: string[][], alignRight: boolean[]): string[] {
   );
 }
 
+export function formatPlan(plan: CompanyPlan): string {
+  const c = plan.counts;
+  return (
+    `plan        ${c.orgs} organizations, ${c.users} users; then ${c.orgRenames} renames, ${c.userUpdates} user updates, ` +
+    `${c.orgMoves} organization moves, ${c.userMoves} user moves, ${c.userDeletes} user deletes, ${c.orgDeletes} organization deletes ` +
+    `(${plan.steps.length} events)`
+  );
+}
+
 export function formatSyncSummary(result: SyncResult, concurrency: number, maxFailures = 10): string {
   const { summary: s, plan } = result;
-  const c = plan.counts;
   const lines: string[] = [];
-  lines.push(
-    `plan        ${c.orgs} organizations, ${c.users} users; then ${c.orgRenames} renames, ${c.userUpdates} user updates, ` +
-      `${c.orgMoves} organization moves, ${c.userMoves} user moves, ${c.userDeletes} user deletes, ${c.orgDeletes} organization deletes`,
-  );
-  lines.push("");
   const rows = [["phase", "events", "ok", "failed", "skipped", "time"]];
   for (const phase of PHASES) {
     const p = s.phases[phase];
