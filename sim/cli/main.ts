@@ -148,6 +148,28 @@ function readPayload(host: CliHost, arg: string): string {
   return text.trim();
 }
 
+/**
+ * After a refused CHECK_URL: the receiver's own diagnosis from GET /healthz next to the callback URL (which
+ * setting is wrong, which signature algorithm would have verified). Never values, so safe to print.
+ */
+async function healthHints(host: CliHost, url: string): Promise<string[]> {
+  let healthUrl: string;
+  try {
+    healthUrl = new URL("/healthz", url).href;
+  } catch {
+    return [];
+  }
+  try {
+    const res = await host.fetch(new Request(healthUrl));
+    const body = (await res.json()) as { status?: string; problems?: Array<{ setting: string; problem: string }>; hints?: Array<{ hint: string }> };
+    const lines = (body.problems ?? []).map((p) => `receiver    ${p.setting} ${p.problem}`);
+    lines.push(...(body.hints ?? []).map((h) => `receiver    hint: ${h.hint}`));
+    return lines.length > 0 ? [`the receiver's own diagnosis (${healthUrl}, about its settings):`, ...lines] : [];
+  } catch {
+    return [];
+  }
+}
+
 function pretty(text: string): string {
   try {
     const v = JSON.parse(text) as unknown;
@@ -185,6 +207,7 @@ export async function main(host: CliHost): Promise<number> {
       case "check-url": {
         const result = await checkUrl(sender);
         for (const line of result.lines) out(line);
+        if (!result.ok && result.reply.code !== "network") for (const line of await healthHints(host, url)) out(line);
         return result.ok ? 0 : 1;
       }
       case "send": {
@@ -222,6 +245,7 @@ export async function main(host: CliHost): Promise<number> {
           const check = await checkUrl(sender);
           if (!check.ok) {
             for (const line of check.lines) out(line);
+            if (check.reply.code !== "network") for (const line of await healthHints(host, url)) out(line);
             out("sync not started: the receiver does not accept this profile (--no-check to push anyway)");
             return 1;
           }

@@ -107,6 +107,8 @@ describe("the CLI layer (fake host, the Worker as fetch)", () => {
     expect(await main(h)).toBe(1);
     expect(out()).toContain("code 401");
     expect(out()).toContain("CHECK_URL FAILED");
+    // The receiver's /healthz diagnosis, fetched through the same transport, is printed next to it.
+    expect(out()).toContain("receiver    hint: signature verifies as hmac-sha256: set ONEACCESS_SIGNATURE=hmac-sha256");
   });
 
   it("send: one event from a file, the opened reply printed", async () => {
