@@ -106,9 +106,15 @@ export class ReplayGuard extends DurableObject<Env> {
     this.purge(now, INLINE_PURGE);
     // --- end of atomic section ------------------------------------------------------------------------
 
-    if (result.state === "fresh" && (this.alarmAt === null || this.alarmAt > expiresAt)) {
-      this.alarmAt = expiresAt;
-      await this.ctx.storage.setAlarm(expiresAt);
+    if (result.state === "fresh") {
+      // An alarm that should have run long ago is presumed lost (every retry of it failed): arm a new one
+      // now rather than trusting the cache for ever. Storage stays bounded meanwhile by the inline purge.
+      const lost = this.alarmAt !== null && this.alarmAt < now - PURGE_INTERVAL_MS;
+      if (this.alarmAt === null || this.alarmAt > expiresAt || lost) {
+        const at = lost ? now : expiresAt;
+        this.alarmAt = at;
+        await this.ctx.storage.setAlarm(at);
+      }
     }
     return result;
   }

@@ -346,6 +346,30 @@ describe("expiry and purge", () => {
     expect(moved).toBe(Math.min(...(await runInDurableObject(g, (_i, s) => s.storage.sql.exec<{ e: number }>("SELECT expires_at AS e FROM nonces").toArray().map((r) => r.e)))));
   });
 
+  it("an alarm the instance believes armed but that was lost long ago is re-armed by the next reserve", async () => {
+    const g = freshGuard();
+    await g.reserve(randomNonce(), HASH_A, TTL);
+    await seed(g, "backlog", 10, Date.now() - 1_000);
+    // Simulate an alarm whose retries all failed: the runtime dropped it, the instance still remembers it.
+    await runInDurableObject(g, async (instance: ReplayGuard, state) => {
+      (instance as unknown as { alarmAt: number }).alarmAt = Date.now() - 2 * PURGE_INTERVAL_MS;
+      await state.storage.deleteAlarm();
+    });
+    expect(await alarmOf(g)).toBeNull();
+    await g.reserve(randomNonce(), HASH_A, TTL);
+    // Armed again, for now: it runs at once and re-arms itself for the two live rows. (While it runs,
+    // getAlarm() says null, so poll.)
+    let rearmed: number | null = null;
+    for (let i = 0; i < 50 && rearmed === null; i++) {
+      rearmed = await alarmOf(g);
+      if (rearmed === null) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(rearmed).not.toBeNull();
+    await runDurableObjectAlarm(g);
+    expect(await g.size()).toBe(2);
+    expect(await alarmOf(g)).not.toBeNull();
+  });
+
   it("in-flight, committed and conflict answers do not arm or move the alarm", async () => {
     const g = freshGuard();
     const nonce = randomNonce();
