@@ -1,5 +1,7 @@
 // The Worker: Hono routes everything; the replay guard Durable Object is exported for its binding.
 import { Hono } from "hono";
+import { admin } from "./http/admin";
+import { api } from "./http/api";
 import { callback } from "./http/callback";
 import { health } from "./http/health";
 import type { AppEnv } from "./http/types";
@@ -11,6 +13,8 @@ const app = new Hono<AppEnv>();
 
 app.route("/callback", callback);
 app.route("/healthz", health);
+app.route("/api/v1", api);
+app.route("/admin", admin);
 
 app.notFound((c) => c.json({ code: "404", message: "not found", data: "" }, 404));
 app.onError((err, c) => {

@@ -1,0 +1,193 @@
+// /admin: the operator page. Same token as the read API, typed once into a login form (POST /admin/login)
+// and then kept as a session cookie holding an HMAC keyed with the token (Secure, HttpOnly,
+// SameSite=Strict, Path=/admin): the cookie opens nothing once the token changes. Logins and logouts are
+// POSTs checked for a same-origin Origin (hono/csrf) on top of SameSite=Strict. The page is read-only.
+import { Hono } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { createMiddleware } from "hono/factory";
+import { csrf } from "hono/csrf";
+import { HTTPException } from "hono/http-exception";
+import { loadConfig } from "../config";
+import { BadParameter, parseSearch } from "../read/params";
+import { directoryCounts, isoTime, listDeliveries, listUsers, organizationTree } from "../read/queries";
+import { Dashboard, DisabledPage, LoginPage, type ConfigStatus, type DashboardProps } from "./admin-views";
+import { readBodyLimited } from "./body";
+import { diagnostics } from "./diagnostics";
+import {
+  ADMIN_COOKIE,
+  ADMIN_SESSION_SECONDS,
+  directoryAccess,
+  sessionCookieValue,
+  tokensEqual,
+  validSession,
+} from "./directory-access";
+import { readSession, type ReadEnv } from "./read-session";
+
+export const admin = new Hono<ReadEnv>();
+
+const COOKIE_OPTIONS = { path: "/admin", secure: true, httpOnly: true, sameSite: "Strict" } as const;
+/** Rows the page shows at most: organizations in the tree, matching users, recent deliveries. */
+const TREE_MAX = 2000;
+const SEARCH_MAX_ROWS = 50;
+const DELIVERIES_SHOWN = 50;
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+function logAdmin(event: string) {
+  const line = JSON.stringify({ msg: "admin", event });
+  if (event === "login-refused") console.warn(line);
+  else console.log(line);
+}
+
+/** No script may run, nothing may be framed or cached, and forms only post back here. */
+const pageHeaders = () =>
+  createMiddleware<ReadEnv>(async (c, next) => {
+    await next();
+    c.header(
+      "content-security-policy",
+      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    c.header("x-frame-options", "DENY");
+    c.header("x-content-type-options", "nosniff");
+    c.header("referrer-policy", "no-referrer");
+    c.header("cache-control", "no-store");
+  });
+
+/** The dashboard's gate: 404 while no token is configured, to the login form without a valid session. */
+const requireAdminSession = () =>
+  createMiddleware<ReadEnv>(async (c, next) => {
+    const access = await directoryAccess(c.env);
+    if (!access.enabled) return c.html(<DisabledPage reason={access.reason} />, 404);
+    if (!(await validSession(access.token, getCookie(c, ADMIN_COOKIE), nowSeconds()))) {
+      return c.redirect("/admin/login", 302);
+    }
+    await next();
+  });
+
+admin.use("*", pageHeaders());
+
+admin.get("/login", async (c) => {
+  const access = await directoryAccess(c.env);
+  if (!access.enabled) return c.html(<DisabledPage reason={access.reason} />, 404);
+  if (await validSession(access.token, getCookie(c, ADMIN_COOKIE), nowSeconds())) return c.redirect("/admin", 302);
+  return c.html(<LoginPage />);
+});
+
+admin.post("/login", csrf(), async (c) => {
+  const access = await directoryAccess(c.env);
+  if (!access.enabled) return c.html(<DisabledPage reason={access.reason} />, 404);
+  const type = (c.req.header("content-type") ?? "").split(";", 1)[0]!.trim().toLowerCase();
+  if (type !== "application/x-www-form-urlencoded") {
+    return c.html(<LoginPage error="Send the login form." />, 415);
+  }
+  const body = await readBodyLimited(c.req.raw, 4096);
+  const token = body.ok ? (new URLSearchParams(body.value.text).get("token") ?? "") : "";
+  if (token === "" || !(await tokensEqual(token.trim(), access.token))) {
+    logAdmin("login-refused");
+    return c.html(<LoginPage error="That is not the directory API token." />, 401);
+  }
+  setCookie(c, ADMIN_COOKIE, await sessionCookieValue(access.token, nowSeconds()), {
+    ...COOKIE_OPTIONS,
+    maxAge: ADMIN_SESSION_SECONDS,
+  });
+  logAdmin("login");
+  return c.redirect("/admin", 303);
+});
+
+admin.post("/logout", csrf(), (c) => {
+  deleteCookie(c, ADMIN_COOKIE, COOKIE_OPTIONS);
+  logAdmin("logout");
+  return c.redirect("/admin/login", 303);
+});
+
+admin.get("/", requireAdminSession(), readSession(), async (c) => {
+  const reader = c.var.reader;
+  const failuresOnly = c.req.query("failures") === "1";
+  const q = c.req.query("q");
+
+  let search: DashboardProps["search"] = null;
+  let searchTerm: string | null = null;
+  try {
+    searchTerm = parseSearch(q);
+  } catch (e) {
+    if (!(e instanceof BadParameter)) throw e;
+    search = { q: q!.slice(0, 100), error: e.message, users: [], more: false };
+  }
+
+  const [counts, tree, found, deliveries] = await Promise.all([
+    directoryCounts(reader),
+    organizationTree(reader, TREE_MAX),
+    searchTerm === null
+      ? null
+      : listUsers(reader, { organizationId: null, search: searchTerm, includeDeleted: false }, { limit: SEARCH_MAX_ROWS, after: null }),
+    listDeliveries(reader, { code: null, failuresOnly }, { limit: DELIVERIES_SHOWN, after: null }),
+  ]);
+  if (found !== null && searchTerm !== null) {
+    const users = [...found.items].sort((a, b) => a.username.localeCompare(b.username));
+    search = { q: searchTerm, error: null, users, more: found.next !== null };
+  }
+
+  return c.html(
+    <Dashboard
+      config={configStatus(c.env)}
+      counts={counts}
+      tree={tree}
+      search={search}
+      deliveries={deliveries.items}
+      failuresOnly={failuresOnly}
+      renderedAt={isoTime(Date.now())!}
+    />,
+  );
+});
+
+admin.all("*", (c) => c.redirect("/admin", 302));
+
+admin.onError((err, c) => {
+  if (err instanceof HTTPException) return err.getResponse(); // csrf: 403 for a cross-origin form post
+  console.error(JSON.stringify({ msg: "admin error", route: c.req.routePath, error: err.name }));
+  return c.text("internal error, retry later", 500);
+});
+
+const SECRETS = [
+  "ONEACCESS_BEARER_TOKEN",
+  "ONEACCESS_SIGNING_KEY",
+  "ONEACCESS_ENCRYPTION_KEY",
+  "ONEACCESS_BEARER_TOKEN_PREVIOUS",
+  "ONEACCESS_SIGNING_KEY_PREVIOUS",
+  "ONEACCESS_ENCRYPTION_KEY_PREVIOUS",
+  "DIRECTORY_API_TOKEN",
+] as const;
+
+/** What the page says about the configuration: names, choices and states, never a secret's value. */
+export function configStatus(envObject: Env): ConfigStatus {
+  const env = envObject as unknown as Record<string, unknown>;
+  const isSet = (name: string) => typeof env[name] === "string" && (env[name] as string).trim() !== "";
+  const result = loadConfig(env);
+  const problems = result.ok ? [] : result.problems;
+  const missing = new Set(problems.map((p) => p.setting));
+  const secrets = SECRETS.map((name) => ({ name, set: isSet(name), required: missing.has(name) }));
+  const base = {
+    secrets,
+    signatureHint: diagnostics.signatureHint,
+    lastAuthFailure: diagnostics.lastAuthFailure,
+  };
+  if (!result.ok) return { ...base, ok: false, problems, profile: [], rotations: [], warnings: [] };
+  const { protocol, passwordPolicy, replayShards, auditRetentionDays, rotations, warnings } = result.config;
+  const profile: Array<[string, string]> = [
+    ["signature", protocol.signature],
+    ["encryption", protocol.encryption + (protocol.encryption === "aes-gcm" ? ` (layout ${protocol.gcmLayout})` : "")],
+    ...(protocol.encryption === "aes-cbc" ? [["receive id", protocol.receiveId === "" ? "not checked" : "checked"] as [string, string]] : []),
+    ["timestamp window", protocol.toleranceSeconds === 0 ? "off" : `±${protocol.toleranceSeconds} s`],
+    ["passwords", passwordPolicy === "drop" ? "dropped" : "pbkdf2 hash"],
+    ["replay shards", String(replayShards)],
+    ["audit retention", `${auditRetentionDays} days`],
+  ];
+  return {
+    ...base,
+    ok: true,
+    problems: [],
+    profile,
+    rotations: rotations.map((name) => ({ name, lastUsed: diagnostics.previousKeyLastUsed[name] ?? null })),
+    warnings,
+  };
+}
