@@ -49,6 +49,17 @@ CREATE INDEX users_by_username_nocase ON users (username COLLATE NOCASE);
 CREATE INDEX users_by_name ON users (name COLLATE NOCASE);
 CREATE INDEX users_by_email ON users (email COLLATE NOCASE);
 
+-- Codes and usernames an entity gave up in a rename, with that rename's event timestamp. A create of such
+-- a key that is older than the rename is a late event about the renamed entity (acknowledged with its id,
+-- ignored), not a new entity.
+CREATE TABLE released_keys (
+  entity TEXT NOT NULL CHECK (entity IN ('organization', 'user')),
+  key TEXT NOT NULL,                            -- the former code / username
+  entity_id TEXT NOT NULL,
+  released_ts INTEGER NOT NULL,
+  PRIMARY KEY (entity, key)
+) WITHOUT ROWID;
+
 -- One audit row per authenticated callback. Never payloads, passwords or secrets.
 CREATE TABLE deliveries (
   id INTEGER PRIMARY KEY AUTOINCREMENT,         -- increasing: newest first is ORDER BY id DESC

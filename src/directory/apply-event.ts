@@ -51,8 +51,11 @@ export interface DeliveryRecord {
   durationMs: number;
 }
 
-/** Decisions retried after a concurrent change before giving up with a 500 (OneAccess retries later). */
-const MAX_ATTEMPTS = 5;
+/**
+ * Attempts before giving up with a 500 (OneAccess retries later). An attempt fails only when another event
+ * committed in between, so with up to this many events racing on one entity every one of them gets through.
+ */
+export const MAX_ATTEMPTS = 8;
 
 class DirectoryContention extends Error {
   override name = "DirectoryContention";
@@ -80,6 +83,8 @@ export async function applyEvent(db: D1Database, event: DirectoryEvent, ctx: App
     } catch (e) {
       if (!isSnapshotChanged(e)) throw e;
     }
+    // A little random delay, so racing events do not collide again in lockstep.
+    if (attempt < MAX_ATTEMPTS) await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
   }
   throw new DirectoryContention(`directory changed during ${MAX_ATTEMPTS} attempts`);
 }
@@ -106,8 +111,9 @@ async function decide(
   switch (event.type) {
     case "CREATE_ORGANIZATION": {
       const existing = await reader.organization("code", event.org.code);
-      const cycle = await closesCycle(reader, existing, event.org.parentId);
-      const d = decideCreateOrganization(event.org, existing, cycle, ts, newId("org"));
+      const released = await reader.releasedKey("organization", event.org.code);
+      const parentIsDescendant = await closesCycle(reader, existing, event.org.parentId);
+      const d = decideCreateOrganization(event.org, { existing, released, parentIsDescendant }, ts, newId("org"));
       return { outcome: d.outcome, writes: d.write ? organizationWrites(db, d.write, now) : [] };
     }
     case "UPDATE_ORGANIZATION": {
@@ -127,7 +133,8 @@ async function decide(
     }
     case "CREATE_USER": {
       const existing = await reader.user("username", event.username);
-      const d = decideCreateUser(event.username, event.user, existing, ts, newId("usr"));
+      const released = await reader.releasedKey("user", event.username);
+      const d = decideCreateUser(event.username, event.user, { existing, released }, ts, newId("usr"));
       return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, await password(), now) : [] };
     }
     case "UPDATE_USER": {

@@ -31,6 +31,13 @@ export interface UserRecord {
   deletedAt: number | null;
 }
 
+/** A code or username given up by a rename (see released_keys in the migration). */
+export interface ReleasedKey {
+  entityId: string;
+  /** Timestamp (ms) of the rename. */
+  releasedTs: number;
+}
+
 export interface ApplyOutcome {
   code: "200" | "400" | "404";
   message: string;
@@ -42,8 +49,11 @@ export interface ApplyOutcome {
 /** The one change an event makes to its entity (its audit row aside). */
 export type Write<R> =
   | { kind: "insert"; record: R }
-  /** `revives`: the row was a tombstone and becomes live again under the same id. */
-  | { kind: "update"; record: R; revives: boolean }
+  /**
+   * `revives`: the row was a tombstone and becomes live again under the same id. `releasedKey`: the code or
+   * username a rename gave up.
+   */
+  | { kind: "update"; record: R; revives: boolean; releasedKey: string | null }
   | { kind: "tombstone"; id: string; eventTs: number };
 
 export interface Decision<R> {
@@ -87,6 +97,11 @@ function unchanged(outcome: ApplyOutcome): Decision<never> {
 /** Last event wins: an event no newer than the last one applied to the entity changes nothing. */
 export function isStale(current: { eventTs: number }, eventTs: number): boolean {
   return eventTs <= current.eventTs;
+}
+
+/** A create of a key sent before the entity holding it was renamed: about that entity, and too old. */
+function predatesRename(released: ReleasedKey | null, eventTs: number): released is ReleasedKey {
+  return released !== null && eventTs <= released.releasedTs;
 }
 
 function plural(count: number, noun: string): string {
@@ -155,11 +170,12 @@ export function passwordAction(password: string | undefined, policy: PasswordPol
 
 export function decideCreateOrganization(
   org: OrganizationFields,
-  existing: OrgRecord | null,
-  parentIsDescendant: boolean,
+  facts: { existing: OrgRecord | null; released: ReleasedKey | null; parentIsDescendant: boolean },
   eventTs: number,
   freshId: string,
 ): Decision<OrgRecord> {
+  const { existing, released, parentIsDescendant } = facts;
+  if (predatesRename(released, eventTs)) return unchanged(withId(released.entityId, MESSAGES.stale));
   if (existing && isStale(existing, eventTs)) return unchanged(withId(existing.id, MESSAGES.stale));
   const id = existing?.id ?? freshId;
   if (org.parentId === id || parentIsDescendant) return refused("400", MESSAGES.cycle, id);
@@ -173,7 +189,7 @@ export function decideCreateOrganization(
     deletedAt: null,
   };
   const write: Write<OrgRecord> = existing
-    ? { kind: "update", record, revives: existing.deletedAt !== null }
+    ? { kind: "update", record, revives: existing.deletedAt !== null, releasedKey: null }
     : { kind: "insert", record };
   return { outcome: withId(id), write };
 }
@@ -197,7 +213,8 @@ export function decideUpdateOrganization(
   const tooBig = extensionLimitProblem(extensions);
   if (tooBig) return refused("400", tooBig, id);
   const record: OrgRecord = { ...existing, code: org.code, name: org.name, parentId, extensions, eventTs };
-  return { outcome: withId(id), write: { kind: "update", record, revives: false } };
+  const releasedKey = existing.code !== org.code ? existing.code : null;
+  return { outcome: withId(id), write: { kind: "update", record, revives: false, releasedKey } };
 }
 
 export function decideDeleteOrganization(
@@ -220,10 +237,12 @@ export function decideDeleteOrganization(
 export function decideCreateUser(
   username: string,
   user: UserAttributes & { name: string },
-  existing: UserRecord | null,
+  facts: { existing: UserRecord | null; released: ReleasedKey | null },
   eventTs: number,
   freshId: string,
 ): Decision<UserRecord> {
+  const { existing, released } = facts;
+  if (predatesRename(released, eventTs)) return unchanged(withId(released.entityId, MESSAGES.stale));
   if (existing && isStale(existing, eventTs)) return unchanged(withId(existing.id, MESSAGES.stale));
   const id = existing?.id ?? freshId;
   // The create carries the whole user: what it leaves out has no value (a revived user starts afresh).
@@ -243,7 +262,7 @@ export function decideCreateUser(
     deletedAt: null,
   };
   const write: Write<UserRecord> = existing
-    ? { kind: "update", record, revives: existing.deletedAt !== null }
+    ? { kind: "update", record, revives: existing.deletedAt !== null, releasedKey: null }
     : { kind: "insert", record };
   return { outcome: withId(id), write };
 }
@@ -277,7 +296,8 @@ export function decideUpdateUser(
     extensions,
     eventTs,
   };
-  return { outcome: withId(id), write: { kind: "update", record, revives: false } };
+  const releasedKey = existing.username !== username ? existing.username : null;
+  return { outcome: withId(id), write: { kind: "update", record, revives: false, releasedKey } };
 }
 
 export function decideDeleteUser(id: string, existing: UserRecord | null, eventTs: number): Decision<UserRecord> {

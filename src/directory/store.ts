@@ -3,7 +3,7 @@
 // value (extension names included: they live inside a JSON text, never in SQL).
 import type { Extensions } from "../protocol/events";
 import type { DeliveryRecord } from "./apply-event";
-import type { OrgRecord, UserRecord, Write } from "./rules";
+import type { OrgRecord, ReleasedKey, UserRecord, Write } from "./rules";
 
 type BindValue = string | number | null;
 
@@ -126,6 +126,8 @@ export async function selectDirectory(
   };
 }
 
+type KeyedEntity = "organization" | "user";
+
 // --- reads for a decision --------------------------------------------------------------------------
 
 /** A scalar query and the value it gave when the event was decided. */
@@ -177,6 +179,14 @@ export class DirectoryReader {
         SELECT o.parent_id FROM organizations o JOIN chain ON o.id = chain.id WHERE o.parent_id IS NOT NULL
       ) SELECT count(*) FROM chain WHERE id = ?`;
     return (await this.scalar(sql, [startId, orgId])) !== 0;
+  }
+
+  /** Who gave up this code / username in a rename, and when (null: nobody). */
+  async releasedKey(entity: KeyedEntity, key: string): Promise<ReleasedKey | null> {
+    const where = "FROM released_keys WHERE entity = ? AND key = ?";
+    const entityId = (await this.scalar(`SELECT entity_id ${where}`, [entity, key])) as string | null;
+    const releasedTs = (await this.scalar(`SELECT released_ts ${where}`, [entity, key])) as number | null;
+    return entityId !== null && releasedTs !== null ? { entityId, releasedTs } : null;
   }
 
   async liveChildCount(orgId: string): Promise<number> {
@@ -232,6 +242,16 @@ function clearMissingFlags(db: D1Database, orgId: string): D1PreparedStatement[]
   ];
 }
 
+/** Remembers the key a rename gave up; a later rename that gives up the same key replaces it. */
+function releaseKey(db: D1Database, entity: KeyedEntity, key: string, entityId: string, eventTs: number) {
+  return db
+    .prepare(
+      `INSERT INTO released_keys (entity, key, entity_id, released_ts) VALUES (?1, ?2, ?3, ?4)
+       ON CONFLICT (entity, key) DO UPDATE SET entity_id = ?3, released_ts = ?4 WHERE released_ts < ?4`,
+    )
+    .bind(entity, key, entityId, eventTs);
+}
+
 function tombstone(db: D1Database, table: "organizations" | "users", id: string, eventTs: number, nowMs: number) {
   return db
     .prepare(`UPDATE ${table} SET deleted_at = ?3, updated_at = ?3, event_ts = ?2 WHERE id = ?1`)
@@ -268,7 +288,11 @@ export function organizationWrites(db: D1Database, write: Write<OrgRecord>, nowM
        WHERE id = ${at.id}`,
     )
     .bind(...params);
-  return write.revives ? [update, ...clearMissingFlags(db, r.id)] : [update];
+  return [
+    update,
+    ...(write.revives ? clearMissingFlags(db, r.id) : []),
+    ...(write.releasedKey !== null ? [releaseKey(db, "organization", write.releasedKey, r.id, r.eventTs)] : []),
+  ];
 }
 
 /** What a user write does to the stored hash: `keep` it, or `set` it (null clears). */
@@ -312,19 +336,18 @@ export function userWrites(
         .bind(...params),
     ];
   }
-  return [
-    db
-      .prepare(
-        `UPDATE users SET username = ${at.username}, name = ${at.name}, organization_id = ${at.organizationId},
-           organization_missing = ${organizationMissing(at.organizationId)}, disabled = ${at.disabled},
-           first_name = ${at.firstName}, middle_name = ${at.middleName}, last_name = ${at.lastName},
-           mobile = ${at.mobile}, email = ${at.email}, extensions = ${at.extensions},
-           password_hash = IIF(${at.keepPassword}, password_hash, ${at.passwordHash}),
-           event_ts = ${at.eventTs}, updated_at = ${at.now}, deleted_at = NULL
-         WHERE id = ${at.id}`,
-      )
-      .bind(...params),
-  ];
+  const update = db
+    .prepare(
+      `UPDATE users SET username = ${at.username}, name = ${at.name}, organization_id = ${at.organizationId},
+         organization_missing = ${organizationMissing(at.organizationId)}, disabled = ${at.disabled},
+         first_name = ${at.firstName}, middle_name = ${at.middleName}, last_name = ${at.lastName},
+         mobile = ${at.mobile}, email = ${at.email}, extensions = ${at.extensions},
+         password_hash = IIF(${at.keepPassword}, password_hash, ${at.passwordHash}),
+         event_ts = ${at.eventTs}, updated_at = ${at.now}, deleted_at = NULL
+       WHERE id = ${at.id}`,
+    )
+    .bind(...params);
+  return [update, ...(write.releasedKey !== null ? [releaseKey(db, "user", write.releasedKey, r.id, r.eventTs)] : [])];
 }
 
 export function insertDelivery(db: D1Database, record: DeliveryRecord): D1PreparedStatement {

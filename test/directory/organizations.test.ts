@@ -134,6 +134,17 @@ describe("UPDATE_ORGANIZATION", () => {
     expect(await liveOrg(c)).toMatchObject({ parentId: a });
   });
 
+  it("a create sent before a code change is about the renamed organization: same id, ignored", async () => {
+    const t0 = nextTimestamp();
+    const id = (await send("CREATE_ORGANIZATION", { code: "old-code", name: "Org" }, { timestamp: t0 })).id!;
+    await send("UPDATE_ORGANIZATION", { id, code: "new-code", name: "Org" });
+    const late = await send("CREATE_ORGANIZATION", { code: "old-code", name: "Org (late resend)" }, { timestamp: t0 });
+    expect(late).toMatchObject({ code: "200", message: "already applied", id });
+    expect(await db().prepare("SELECT id FROM organizations WHERE code = 'old-code'").first()).toBeNull();
+    const newcomer = await send("CREATE_ORGANIZATION", { code: "old-code", name: "Newcomer" });
+    expect(newcomer.id).not.toBe(id);
+  });
+
   it("refuses a code already held by another organization", async () => {
     await createOrg("held-code", "Holder");
     const id = await createOrg("wants-code", "Wants");

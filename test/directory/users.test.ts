@@ -129,6 +129,20 @@ describe("UPDATE_USER", () => {
     expect(await liveUser(id)).toMatchObject({ username: "grace.hopper" });
   });
 
+  it("a create sent before a username rename is about the renamed user: same id, ignored", async () => {
+    const t0 = nextTimestamp();
+    const id = (await send("CREATE_USER", { username: "olga", name: "Olga" }, { timestamp: t0 })).id!;
+    await send("UPDATE_USER", { id, username: "olga.renamed" });
+    const late = await send("CREATE_USER", { username: "olga", name: "Olga (late resend)" }, { timestamp: t0 });
+    expect(late).toMatchObject({ code: "200", message: "already applied", id });
+    expect(await db().prepare("SELECT count(*) AS n FROM users WHERE username = 'olga'").first("n")).toBe(0);
+    expect(await liveUser(id)).toMatchObject({ username: "olga.renamed", name: "Olga" });
+    // A create newer than the rename is a new user taking the freed username.
+    const newcomer = await send("CREATE_USER", { username: "olga", name: "Another Olga" });
+    expect(newcomer.id).not.toBe(id);
+    expect(await liveUser(newcomer.id!)).toMatchObject({ username: "olga", name: "Another Olga" });
+  });
+
   it("moving a user to an unknown organization flags it; null organizationId clears both", async () => {
     const id = await createUser("ivan", { organizationId: await createOrg("u-move-org", "Org") });
     await send("UPDATE_USER", { id, username: "ivan", organizationId: "org_notyetknown0" });

@@ -1,0 +1,106 @@
+// The directory's pure helpers, without the Worker: ids, extension merging, messages, small decisions.
+import { describe, expect, it } from "vitest";
+import { newId } from "../../src/directory/ids";
+import {
+  decideDeleteOrganization,
+  deleteRefusalMessage,
+  extensionLimitProblem,
+  extensionsForCreate,
+  isStale,
+  mergeExtensions,
+  needsCycleCheck,
+  passwordAction,
+  type OrgRecord,
+} from "../../src/directory/rules";
+
+const org = (over: Partial<OrgRecord> = {}): OrgRecord => ({
+  id: "org_A",
+  code: "a",
+  name: "A",
+  parentId: null,
+  extensions: {},
+  eventTs: 100,
+  deletedAt: null,
+  ...over,
+});
+
+describe("ids", () => {
+  it("are a prefix and 12 base62 characters, URL-safe, never '&', and do not repeat", () => {
+    const ids = Array.from({ length: 2000 }, () => newId("usr"));
+    for (const id of ids) expect(id).toMatch(/^usr_[0-9A-Za-z]{12}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(newId("org")).toMatch(/^org_[0-9A-Za-z]{12}$/);
+    // Every base62 character shows up: the alphabet is used in full.
+    expect(new Set(ids.join("").replace(/usr_/g, "")).size).toBe(62);
+  });
+});
+
+describe("extensions", () => {
+  it("a create drops null values; an update merges and removes keys set to null", () => {
+    expect(extensionsForCreate({ b: 1, a: null, c: "x" })).toEqual({ b: 1, c: "x" });
+    expect(mergeExtensions({ keep: 1, drop: 2, change: 3 }, { drop: null, change: 4, add: { n: [1] } })).toEqual({
+      add: { n: [1] },
+      change: 4,
+      keep: 1,
+    });
+  });
+
+  it("are stored with sorted keys, so equal objects give equal JSON text", () => {
+    expect(JSON.stringify(mergeExtensions({ z: 1, a: 2 }, { m: 3 }))).toBe('{"a":2,"m":3,"z":1}');
+    expect(JSON.stringify(extensionsForCreate({ z: 1, a: 2 }))).toBe('{"a":2,"z":1}');
+  });
+
+  it("merged extensions are held to the per-event limits", () => {
+    expect(extensionLimitProblem({ a: 1 })).toBeNull();
+    expect(extensionLimitProblem(Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i])))).toBe(
+      "more than 64 extension attributes",
+    );
+    expect(extensionLimitProblem({ big: "x".repeat(8200) })).toBe("extension attributes exceed 8192 bytes");
+  });
+});
+
+describe("small rules", () => {
+  it("last event wins: older and equal timestamps are stale", () => {
+    expect(isStale({ eventTs: 100 }, 99)).toBe(true);
+    expect(isStale({ eventTs: 100 }, 100)).toBe(true);
+    expect(isStale({ eventTs: 100 }, 101)).toBe(false);
+  });
+
+  it("the delete refusal gives both counts, in singular or plural", () => {
+    expect(deleteRefusalMessage(2, 3)).toBe("organization has 2 child organizations and 3 members");
+    expect(deleteRefusalMessage(1, 1)).toBe("organization has 1 child organization and 1 member");
+    expect(deleteRefusalMessage(0, 1)).toBe("organization has 0 child organizations and 1 member");
+  });
+
+  it("a cycle check is needed only when an existing organization gets a different parent", () => {
+    expect(needsCycleCheck(org({ parentId: "org_P" }), "org_P")).toBe(false);
+    expect(needsCycleCheck(org({ parentId: "org_P" }), "org_Q")).toBe(true);
+    expect(needsCycleCheck(org(), "org_A")).toBe(false); // itself: refused without a read
+  });
+
+  it("passwords: absent keeps the hash; drop clears it; pbkdf2 hashes", () => {
+    expect(passwordAction(undefined, "pbkdf2")).toBe("keep");
+    expect(passwordAction(undefined, "drop")).toBe("keep");
+    expect(passwordAction("s3cret", "drop")).toBe("clear");
+    expect(passwordAction("s3cret", "pbkdf2")).toBe("hash");
+  });
+
+  it("deleting: unknown and deleted are 200 without a write; live with members is refused", () => {
+    expect(decideDeleteOrganization("org_X", { existing: null, liveChildren: 0, liveMembers: 0 }, 1)).toMatchObject({
+      outcome: { code: "200", replyData: "" },
+      write: null,
+    });
+    expect(
+      decideDeleteOrganization("org_A", { existing: org({ deletedAt: 5 }), liveChildren: 0, liveMembers: 0 }, 200).write,
+    ).toBeNull();
+    expect(decideDeleteOrganization("org_A", { existing: org(), liveChildren: 0, liveMembers: 2 }, 200)).toMatchObject({
+      outcome: { code: "400", message: "organization has 0 child organizations and 2 members" },
+      write: null,
+    });
+    expect(decideDeleteOrganization("org_A", { existing: org(), liveChildren: 0, liveMembers: 0 }, 200).write).toEqual({
+      kind: "tombstone",
+      id: "org_A",
+      eventTs: 200,
+    });
+  });
+});
