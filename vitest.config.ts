@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // The contract's vectors stay in ../shared (made by an independent implementation); tests get them as a binding.
@@ -35,6 +35,8 @@ export default defineConfig(async () => {
     test: {
       setupFiles: ["./test/setup.ts"],
       include: ["test/**/*.test.ts"],
+      // test/browser runs in Node (vitest.browser.config.ts), after this suite.
+      exclude: [...configDefaults.exclude, "test/browser/**"],
       testTimeout: 60_000,
       hookTimeout: 60_000,
     },

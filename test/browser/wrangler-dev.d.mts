@@ -1,0 +1,28 @@
+// Types of wrangler-dev.mjs (the browser test's Node-only helpers).
+
+export declare const root: string;
+
+/** NAME=value pairs of .dev.vars.example: the secrets `wrangler dev` runs with in the browser test. */
+export declare function devVars(): Record<string, string>;
+
+/** test-artifacts/<name> (git-ignored); the directory is created when missing. */
+export declare function artifactPath(name: string): string;
+
+export declare function makeTempDir(prefix: string): string;
+export declare function removeDir(dir: string): void;
+
+export interface WranglerDev {
+  /** http://127.0.0.1:<port> */
+  url: string;
+  port: number;
+  /** The wrangler node process (not a wrapper). */
+  pid: number;
+  /** Everything wrangler printed so far, for a failure message. */
+  output(): string;
+  /** Stops wrangler (and so workerd) and removes the temporary persistence directory. */
+  stop(): Promise<void>;
+}
+
+export declare function startWranglerDev(): Promise<WranglerDev>;
+
+export declare const CHROMIUM: { executablePath: string; args: string[] };
