@@ -5,7 +5,16 @@
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildRequest, openReply, type SenderProfile } from "../sender/oneaccess-sender";
-import { artifactPath, CHROMIUM, devVars, makeTempDir, removeDir, startWranglerDev, type WranglerDev } from "./wrangler-dev.mjs";
+import {
+  artifactPath,
+  CHROMIUM,
+  devVars,
+  makeTempDir,
+  removeDir,
+  requireChromium,
+  startWranglerDev,
+  type WranglerDev,
+} from "./wrangler-dev.mjs";
 
 const vars = devVars();
 // wrangler.toml's profile (sha1 + aes-gcm) with the development secrets of .dev.vars.example.
@@ -71,6 +80,7 @@ async function seed() {
 }
 
 beforeAll(async () => {
+  requireChromium();
   dev = await startWranglerDev();
   await seed();
   profileDir = makeTempDir("oneaccess-chromium-profile-");

@@ -26,3 +26,6 @@ export interface WranglerDev {
 export declare function startWranglerDev(): Promise<WranglerDev>;
 
 export declare const CHROMIUM: { executablePath: string; args: string[] };
+
+/** Throws, saying how to install it, when /usr/bin/chromium is missing. */
+export declare function requireChromium(): void;

@@ -3,7 +3,7 @@
 // .dev.vars.example, and a clean stop. Plain JavaScript so the project's type check (Web and Workers types
 // only, no Node types) does not need to know about Node; wrangler-dev.d.mts describes it.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -147,6 +147,16 @@ export async function startWranglerDev() {
     await new Promise((r) => setTimeout(r, 250));
   }
   return { url, port, pid: child.pid, output: () => output, stop };
+}
+
+/** Fails with the fix when Debian's Chromium is not installed (CI installs it in .ci/run). */
+export function requireChromium() {
+  if (!existsSync(CHROMIUM.executablePath)) {
+    throw new Error(
+      `${CHROMIUM.executablePath} is missing: install Debian's Chromium first ` +
+        "(apt-get update && apt-get install -y --no-install-recommends chromium)",
+    );
+  }
 }
 
 /** Chromium's fixed launch settings: Debian's package, headless, nothing phoning home. */
