@@ -3,8 +3,7 @@
 // newest first), paginated by keyset cursors; one item is `{ "data": {...} }`. Errors are
 // `{ "error": "<kind>", "message": "…" }` (400s also name the `parameter`).
 import { Hono, type Context } from "hono";
-import type { CursorList } from "../read/cursor";
-import { encodeCursor } from "../read/cursor";
+import { encodeCursor, type CursorList } from "../read/cursor";
 import {
   BadParameter,
   parseBoolean,
