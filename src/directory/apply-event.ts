@@ -134,13 +134,25 @@ async function decide(
     case "CREATE_USER": {
       const existing = await reader.user("username", event.username);
       const released = await reader.releasedKey("user", event.username);
-      const d = decideCreateUser(event.username, event.user, { existing, released }, ts, newId("usr"));
+      const d = decideCreateUser(
+        event.username,
+        event.user,
+        { existing, released, hashesPassword: passwordAction(event.user.password, ctx.passwordPolicy) === "hash" },
+        ts,
+        newId("usr"),
+      );
       return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, await password(), now) : [] };
     }
     case "UPDATE_USER": {
       const existing = await reader.user("id", event.id);
       const usernameHolder = existing && existing.username !== event.username ? await reader.userIdWithUsername(event.username) : null;
-      const d = decideUpdateUser(event.id, event.username, event.user, { existing, usernameHolder }, ts);
+      const d = decideUpdateUser(
+        event.id,
+        event.username,
+        event.user,
+        { existing, usernameHolder, hashesPassword: passwordAction(event.user.password, ctx.passwordPolicy) === "hash" },
+        ts,
+      );
       return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, await password(), now) : [] };
     }
     case "DELETE_USER": {
@@ -152,8 +164,12 @@ async function decide(
 }
 
 /** Whether giving `existing` this parent would make it its own ancestor (self-parenting aside). */
-async function closesCycle(reader: DirectoryReader, existing: OrgRecord | null, parentId: string | null): Promise<boolean> {
-  if (existing === null || parentId === null || !needsCycleCheck(existing, parentId)) return false;
+async function closesCycle(
+  reader: DirectoryReader,
+  existing: OrgRecord | null,
+  parentId: string | null | undefined,
+): Promise<boolean> {
+  if (existing === null || parentId === null || parentId === undefined || !needsCycleCheck(existing, parentId)) return false;
   return reader.chainContains(parentId, existing.id);
 }
 

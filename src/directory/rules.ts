@@ -2,7 +2,7 @@
 // when it was read, decide the reply and the one write the event makes. No SQL here: store.ts turns a
 // decision into statements, apply-event.ts reads, decides and writes.
 import type { PasswordPolicy } from "../config";
-import { LIMITS, type Extensions, type JsonValue, type OrganizationFields, type UserAttributes } from "../protocol/events";
+import { LIMITS, type Extensions, type JsonValue, type OrganizationChanges, type OrganizationFields, type UserAttributes } from "../protocol/events";
 
 export interface OrgRecord {
   id: string;
@@ -94,14 +94,37 @@ function unchanged(outcome: ApplyOutcome): Decision<never> {
 
 // --- small rules -----------------------------------------------------------------------------------
 
-/** Last event wins: an event no newer than the last one applied to the entity changes nothing. */
+/**
+ * Last event wins: an event older than the last one applied to the entity changes nothing. An equal
+ * timestamp is applied: with 10-digit (second) timestamps a create and its update often share one, and
+ * dropping the update would lose it. Exact duplicates never get here (the replay guard answers them).
+ */
 export function isStale(current: { eventTs: number }, eventTs: number): boolean {
-  return eventTs <= current.eventTs;
+  return eventTs < current.eventTs;
+}
+
+/**
+ * An event with the same timestamp as the last one applied, which would leave the entity exactly as it is
+ * (a full sync resent, a retry under a new nonce): acknowledged without a write, so nothing changes.
+ */
+function resentUnchanged<R extends { eventTs: number; deletedAt: number | null }>(existing: R | null, record: R): boolean {
+  if (existing === null || existing.eventTs !== record.eventTs || existing.deletedAt !== null) return false;
+  // Only the fields the event decides: a read row also carries bookkeeping (created/updated times, flags).
+  const stored = existing as Record<string, unknown>;
+  return Object.entries(record).every(([key, value]) => canonical(stored[key]) === canonical(value));
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 }
 
 /** A create of a key sent before the entity holding it was renamed: about that entity, and too old. */
 function predatesRename(released: ReleasedKey | null, eventTs: number): released is ReleasedKey {
-  return released !== null && eventTs <= released.releasedTs;
+  return released !== null && eventTs < released.releasedTs;
 }
 
 function plural(count: number, noun: string): string {
@@ -188,6 +211,7 @@ export function decideCreateOrganization(
     eventTs,
     deletedAt: null,
   };
+  if (resentUnchanged(existing, record)) return unchanged(withId(id, MESSAGES.stale));
   const write: Write<OrgRecord> = existing
     ? { kind: "update", record, revives: existing.deletedAt !== null, releasedKey: null }
     : { kind: "insert", record };
@@ -196,7 +220,7 @@ export function decideCreateOrganization(
 
 export function decideUpdateOrganization(
   id: string,
-  org: OrganizationFields,
+  org: OrganizationChanges,
   facts: { existing: OrgRecord | null; codeHolder: string | null; parentIsDescendant: boolean },
   eventTs: number,
 ): Decision<OrgRecord> {
@@ -204,8 +228,7 @@ export function decideUpdateOrganization(
   if (!existing) return refused("404", MESSAGES.orgNotFound, id);
   if (isStale(existing, eventTs)) return unchanged(withId(id, MESSAGES.stale));
   if (existing.deletedAt !== null) return refused("404", MESSAGES.orgNotFound, id);
-  // events.ts maps an absent parentId to null (a root). Should it ever pass undefined for "absent", that
-  // will mean "unchanged" here, like every other attribute of an update.
+  // An absent parentId (undefined) leaves the parent unchanged; null or "" moves the organization to the root.
   const parentId = changed(org.parentId, existing.parentId);
   if (parentId === id || facts.parentIsDescendant) return refused("400", MESSAGES.cycle, id);
   if (facts.codeHolder !== null && facts.codeHolder !== id) return refused("400", MESSAGES.codeTaken, id);
@@ -213,6 +236,7 @@ export function decideUpdateOrganization(
   const tooBig = extensionLimitProblem(extensions);
   if (tooBig) return refused("400", tooBig, id);
   const record: OrgRecord = { ...existing, code: org.code, name: org.name, parentId, extensions, eventTs };
+  if (resentUnchanged(existing, record)) return unchanged(withId(id, MESSAGES.stale));
   const releasedKey = existing.code !== org.code ? existing.code : null;
   return { outcome: withId(id), write: { kind: "update", record, revives: false, releasedKey } };
 }
@@ -237,7 +261,7 @@ export function decideDeleteOrganization(
 export function decideCreateUser(
   username: string,
   user: UserAttributes & { name: string },
-  facts: { existing: UserRecord | null; released: ReleasedKey | null },
+  facts: { existing: UserRecord | null; released: ReleasedKey | null; hashesPassword: boolean },
   eventTs: number,
   freshId: string,
 ): Decision<UserRecord> {
@@ -261,6 +285,8 @@ export function decideCreateUser(
     eventTs,
     deletedAt: null,
   };
+  // A password to hash (pbkdf2) always writes; under the drop policy a password changes nothing stored.
+  if (!facts.hashesPassword && resentUnchanged(existing, record)) return unchanged(withId(id, MESSAGES.stale));
   const write: Write<UserRecord> = existing
     ? { kind: "update", record, revives: existing.deletedAt !== null, releasedKey: null }
     : { kind: "insert", record };
@@ -271,7 +297,7 @@ export function decideUpdateUser(
   id: string,
   username: string,
   user: UserAttributes,
-  facts: { existing: UserRecord | null; usernameHolder: string | null },
+  facts: { existing: UserRecord | null; usernameHolder: string | null; hashesPassword: boolean },
   eventTs: number,
 ): Decision<UserRecord> {
   const { existing } = facts;
@@ -296,6 +322,7 @@ export function decideUpdateUser(
     extensions,
     eventTs,
   };
+  if (!facts.hashesPassword && resentUnchanged(existing, record)) return unchanged(withId(id, MESSAGES.stale));
   const releasedKey = existing.username !== username ? existing.username : null;
   return { outcome: withId(id), write: { kind: "update", record, revives: false, releasedKey } };
 }

@@ -147,7 +147,8 @@ async function handle(c: Context<AppEnv>, started: number) {
     logCallback({
       eventType: envelope.eventType,
       code: outcome.code,
-      outcome: outcome.code === "200" ? "applied" : "refused",
+      // 200 with another message ("already applied", "nothing to delete"…) changed nothing.
+      outcome: outcome.code !== "200" ? "refused" : outcome.message === "success" ? "applied" : "ignored",
       reason: reason ?? (outcome.code === "200" ? null : outcome.message),
       entityId: outcome.entityId,
       shard,

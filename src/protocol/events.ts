@@ -14,6 +14,9 @@ export interface OrganizationFields {
   extensions: Extensions;
 }
 
+/** An update's fields: an absent `parentId` is `undefined` ("unchanged"), since updates carry only changes. */
+export type OrganizationChanges = Omit<OrganizationFields, "parentId"> & { parentId: string | null | undefined };
+
 /** Optional user attributes: absent keys are "unchanged", `null` clears. */
 export interface UserAttributes {
   name?: string;
@@ -31,7 +34,7 @@ export interface UserAttributes {
 
 export type DirectoryEvent =
   | { type: "CREATE_ORGANIZATION"; org: OrganizationFields }
-  | { type: "UPDATE_ORGANIZATION"; id: string; org: OrganizationFields }
+  | { type: "UPDATE_ORGANIZATION"; id: string; org: OrganizationChanges }
   | { type: "DELETE_ORGANIZATION"; id: string }
   | { type: "CREATE_USER"; username: string; user: UserAttributes & { name: string } }
   | { type: "UPDATE_USER"; id: string; username: string; user: UserAttributes }
@@ -125,7 +128,7 @@ function parseObject(text: string): Result<Obj> {
   return ok(v as Obj);
 }
 
-function organizationFields(o: Obj): Result<OrganizationFields> {
+function organizationFields(o: Obj): Result<OrganizationChanges> {
   if (Object.hasOwn(o, "username")) return badRequest("data does not match eventType");
   const code = requiredString(o, "code", LIMITS.code);
   if (!code.ok) return code;
@@ -135,7 +138,7 @@ function organizationFields(o: Obj): Result<OrganizationFields> {
   if (!parentId.ok) return parentId;
   const extensions = extensionsOf(o, ORG_FIELDS);
   if (!extensions.ok) return extensions;
-  return ok({ code: code.value, name: name.value, parentId: parentId.value ?? null, extensions: extensions.value });
+  return ok({ code: code.value, name: name.value, parentId: parentId.value, extensions: extensions.value });
 }
 
 function userAttributes(o: Obj): Result<UserAttributes> {
@@ -196,7 +199,7 @@ export function parseEvent(type: EventType, message: string): Result<CallbackEve
     case "CREATE_ORGANIZATION": {
       if (hasId) return badRequest("data does not match eventType");
       const org = organizationFields(o);
-      return org.ok ? ok({ type, org: org.value }) : org;
+      return org.ok ? ok({ type, org: { ...org.value, parentId: org.value.parentId ?? null } }) : org;
     }
     case "UPDATE_ORGANIZATION": {
       const id = requiredString(o, "id", LIMITS.id);

@@ -86,18 +86,29 @@ describe("UPDATE_ORGANIZATION", () => {
     });
   });
 
-  it("ignores an older or equal-timestamp update (200, existing id)", async () => {
+  it("ignores an older update and an identical resend (200, existing id)", async () => {
     const id = await createOrg("lww-org", "Original");
     const ts = nextTimestamp();
     expect((await send("UPDATE_ORGANIZATION", { id, code: "lww-org", name: "Current" }, { timestamp: ts })).code).toBe("200");
     const before = await orgRow(id);
-    for (const timestamp of [ts, ts - 1, ts - 60_000]) {
+    const resent = await send("UPDATE_ORGANIZATION", { id, code: "lww-org", name: "Current" }, { timestamp: ts });
+    expect(resent).toMatchObject({ status: 200, message: "already applied", id });
+    for (const timestamp of [ts - 1, ts - 60_000]) {
       const stale = await send("UPDATE_ORGANIZATION", { id, code: "lww-org", name: `Stale ${timestamp}` }, { timestamp });
       expect(stale).toMatchObject({ status: 200, code: "200", message: "already applied", id });
       expect((await deliveriesFor(stale.envelope.nonce))[0]).toMatchObject({ code: "200", message: "already applied" });
     }
     expect(await orgRow(id)).toEqual(before);
     expect(before).toMatchObject({ name: "Current", event_ts: ts });
+  });
+
+  it("an update without parentId keeps the parent (updates carry only what changed)", async () => {
+    const parent = await createOrg("keep-parent-p", "Parent");
+    const child = (await send("CREATE_ORGANIZATION", { code: "keep-parent-c", name: "Child", parentId: parent })).id!;
+    expect((await send("UPDATE_ORGANIZATION", { id: child, code: "keep-parent-c", name: "Renamed" })).code).toBe("200");
+    expect(await orgRow(child)).toMatchObject({ name: "Renamed", parent_id: parent });
+    expect((await send("UPDATE_ORGANIZATION", { id: child, code: "keep-parent-c", name: "Renamed", parentId: "" })).code).toBe("200");
+    expect(await orgRow(child)).toMatchObject({ parent_id: null });
   });
 
   it("answers 404 for an unknown id", async () => {

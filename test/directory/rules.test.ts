@@ -60,9 +60,9 @@ describe("extensions", () => {
 });
 
 describe("small rules", () => {
-  it("last event wins: older and equal timestamps are stale", () => {
+  it("last event wins: only older timestamps are stale (equal ones apply: second-resolution timestamps tie)", () => {
     expect(isStale({ eventTs: 100 }, 99)).toBe(true);
-    expect(isStale({ eventTs: 100 }, 100)).toBe(true);
+    expect(isStale({ eventTs: 100 }, 100)).toBe(false);
     expect(isStale({ eventTs: 100 }, 101)).toBe(false);
   });
 

@@ -151,16 +151,27 @@ describe("UPDATE_USER", () => {
     expect(await liveUser(id)).toMatchObject({ organizationId: null, organizationMissing: false });
   });
 
-  it("ignores an older or equal-timestamp update (200, existing id)", async () => {
+  it("ignores an older update and an identical resend (200, existing id)", async () => {
     const id = await createUser("judy");
     const ts = nextTimestamp();
     await send("UPDATE_USER", { id, username: "judy", name: "Judy Current" }, { timestamp: ts });
     const before = await userRow(id);
-    for (const timestamp of [ts, ts - 1]) {
+    for (const timestamp of [ts - 1, ts - 60_000]) {
       const stale = await send("UPDATE_USER", { id, username: "judy", name: "Judy Stale", disabled: true }, { timestamp });
       expect(stale).toMatchObject({ status: 200, code: "200", message: "already applied", id });
     }
+    const resent = await send("UPDATE_USER", { id, username: "judy", name: "Judy Current" }, { timestamp: ts });
+    expect(resent).toMatchObject({ status: 200, message: "already applied", id });
     expect(await userRow(id)).toEqual(before);
+  });
+
+  it("applies an update with the same timestamp as the last one (second-resolution timestamps tie)", async () => {
+    const seconds = Math.floor(Date.now() / 1000);
+    const created = await send("CREATE_USER", { username: "same-second", name: "First" }, { timestamp: seconds });
+    const id = created.id!;
+    const update = await send("UPDATE_USER", { id, username: "same-second", name: "Second", disabled: true }, { timestamp: seconds });
+    expect(update).toMatchObject({ status: 200, message: "success", id });
+    expect(await userRow(id)).toMatchObject({ name: "Second", disabled: 1 });
   });
 
   it("answers 404 for an unknown or deleted id", async () => {
