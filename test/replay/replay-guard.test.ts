@@ -314,8 +314,12 @@ describe("expiry and purge", () => {
     const g = freshGuard();
     await seed(g, "bulk", ALARM_PURGE_MAX + 250, Date.now() - 1_000);
     await runInDurableObject(g, (_i, state) => state.storage.setAlarm(Date.now() + TTL));
-    expect(await runDurableObjectAlarm(g)).toBe(true);
-    expect(await g.size()).toBe(250);
+    // Count inside the object right after one run: the re-armed alarm may fire at once and purge the rest.
+    const left = await runInDurableObject(g, async (instance, state) => {
+      await instance.alarm();
+      return state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM nonces").one().n;
+    });
+    expect(left).toBe(250);
     // Re-armed for now: the real alarm may already have run it again; if not, run it.
     const again = await alarmOf(g);
     if (again !== null) expect(again).toBeLessThanOrEqual(Date.now());
