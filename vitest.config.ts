@@ -28,12 +28,16 @@ export default defineConfig(async () => {
             ONEACCESS_SIGNING_KEY_PREVIOUS: "",
             ONEACCESS_ENCRYPTION_KEY_PREVIOUS: "",
             DIRECTORY_API_TOKEN: "test-directory-token",
+            // test/reliability: fast-check runs per property (default 1000), and the other families' scale.
+            RELIABILITY_RUNS: process.env.RELIABILITY_RUNS ?? "",
           },
         },
       }),
     ],
     test: {
       setupFiles: ["./test/setup.ts"],
+      // The default output, then one summary line per reliability family (printed even with --silent).
+      reporters: ["default", "./test/reliability/summary-reporter.ts"],
       include: ["test/**/*.test.ts"],
       // test/browser runs in Node (vitest.browser.config.ts), after this suite.
       exclude: [...configDefaults.exclude, "test/browser/**"],
