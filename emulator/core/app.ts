@@ -202,7 +202,7 @@ export class Emulator {
 
     // Tenant users: the people application accounts belong to (user_id); they do not sync themselves.
     tenant.post("/users", async (c) => {
-      const body = jsonObject(await c.req.text());
+      const body = jsonObject(await bodyText(c));
       const user = await this.withState((s) => createUser(s, body, this.now()));
       return c.json({ user_id: user.id }, 201);
     });
@@ -223,7 +223,7 @@ export class Emulator {
 
     // Application accounts.
     application.post("/accounts/basic-account", async (c) => {
-      const body = jsonObject(await c.req.text());
+      const body = jsonObject(await bodyText(c));
       const account = await this.withState(async (s) => {
         const { account, draft } = createAccount(s, body, this.now());
         await this.record(s, draft);
@@ -243,7 +243,7 @@ export class Emulator {
       this.withState((s) => c.json(accountView(findAccount(s, c.req.param("account_id")))), false),
     );
     application.put("/accounts/:account_id", async (c) => {
-      const body = jsonObject(await c.req.text());
+      const body = jsonObject(await bodyText(c));
       const id = await this.withState(async (s) => {
         const account = findAccount(s, c.req.param("account_id"));
         await this.record(s, modifyAccount(s, account, body));
@@ -268,7 +268,7 @@ export class Emulator {
 
     // Application organizations.
     application.post("/organizations", async (c) => {
-      const body = jsonObject(await c.req.text());
+      const body = jsonObject(await bodyText(c));
       const org = await this.withState(async (s) => {
         const { org, draft } = createOrganization(s, body, this.now());
         await this.record(s, draft);
@@ -286,7 +286,7 @@ export class Emulator {
       this.withState((s) => c.json(organizationView(findOrganization(s, c.req.param("org_id")))), false),
     );
     application.put("/organizations/:org_id", async (c) => {
-      const body = jsonObject(await c.req.text());
+      const body = jsonObject(await bodyText(c));
       const id = await this.withState(async (s) => {
         const org = findOrganization(s, c.req.param("org_id"));
         await this.record(s, modifyOrganization(s, org, body));
@@ -302,7 +302,7 @@ export class Emulator {
     // Synchronization settings (the emulator's names: OneAccess configures these in its console).
     application.get("/sync-settings", (c) => this.withState((s) => c.json(settingsView(s.settings, s.general)), false));
     application.put("/sync-settings", async (c) => {
-      const body = jsonObject(await c.req.text());
+      const body = jsonObject(await bodyText(c));
       return this.withState(async (s) => {
         const settings = settingsFromBody(body, s.settings);
         // Saving sends CHECK_URL; as in OneAccess, settings the receiver does not accept are not saved.
@@ -318,7 +318,7 @@ export class Emulator {
       });
     });
     application.put("/sync-settings/general", async (c) => {
-      const body = jsonObject(await c.req.text());
+      const body = jsonObject(await bodyText(c));
       return this.withState((s) => {
         s.general = generalFromBody(body, s.general);
         return c.json(generalView(s.general));
@@ -366,7 +366,7 @@ export class Emulator {
 
   /** POST /api/v2/tenant/token: client credentials (form-encoded as in OneAccess's example, or JSON). */
   private async token(c: Context) {
-    const text = await c.req.text();
+    const text = await bodyText(c);
     const type = c.req.header("content-type") ?? "";
     let fields: Record<string, unknown>;
     if (type.includes("application/json") || text.trimStart().startsWith("{")) fields = jsonObject(text);
@@ -396,6 +396,11 @@ export class Emulator {
     if (!found) throw errors.unauthorized("the access token is invalid");
     if (found.expiresAt <= this.now()) throw errors.unauthorized("the access token has expired");
   }
+}
+
+/** The body as UTF-8 text, whatever its Content-Type (curl's -d says form-encoded even for JSON). */
+async function bodyText(c: Context): Promise<string> {
+  return new TextDecoder().decode(await c.req.arrayBuffer());
 }
 
 function findRecord(state: EmulatorState, id: string): SyncRecord {
