@@ -44,14 +44,24 @@ export async function computeSignature(
   return algorithm === "sha1" ? toHex(await sha1Digest(key, fields)) : encodeBase64(await hmacDigest(key, fields));
 }
 
-/** Decodes a presented signature into digest bytes, or `null` when it has no acceptable encoding. */
+/**
+ * Decodes a presented signature into digest bytes, or `null` when it has no acceptable encoding. Only the
+ * canonical text of a digest is accepted (lowercase hex; Base64 whose unused low bits are zero), so a signed
+ * request has exactly one signature per encoding: flipping a hex letter's case or a Base64 padding bit is a
+ * change to the request, and is refused like any other.
+ */
 function presentedDigest(algorithm: Exclude<SignatureAlgorithm, "none">, signature: string): Uint8Array | null {
   if (algorithm === "sha1") {
-    if (signature.length === 40) return decodeHex(signature, 20);
-    if (signature.length === 28) return decodeBase64(signature);
+    if (signature.length === 40) return /^[0-9a-f]{40}$/.test(signature) ? decodeHex(signature, 20) : null;
+    if (signature.length === 28) return canonicalBase64(signature);
     return null;
   }
-  return signature.length === 44 ? decodeBase64(signature) : null;
+  return signature.length === 44 ? canonicalBase64(signature) : null;
+}
+
+function canonicalBase64(text: string): Uint8Array | null {
+  const bytes = decodeBase64(text);
+  return bytes !== null && encodeBase64(bytes) === text ? bytes : null;
 }
 
 export type SignatureCheck =

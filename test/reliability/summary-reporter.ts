@@ -1,7 +1,8 @@
 // A vitest reporter (runs in Node, not workerd): collects the one summary line each reliability family
 // publishes as a test annotation of type "reliability" (test/reliability/support.ts `summarize`), and
 // prints them together after the run, so the figures show even with --silent and in CI logs.
-import type { Reporter, TestAnnotation, TestCase } from "vitest/node";
+import type { TestAnnotation } from "vitest";
+import type { Reporter, TestCase } from "vitest/node";
 
 export default class ReliabilitySummary implements Reporter {
   private readonly lines: string[] = [];
