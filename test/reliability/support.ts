@@ -2,6 +2,7 @@
 // console capture for leak checks, and a directory view that two namespaces (or a model) can be compared in.
 import type { TestContext } from "vitest";
 import { vi } from "vitest";
+import type { OrgRecord, UserRecord } from "../../src/directory/rules";
 import { readDirectory, type DirectorySnapshot } from "../../src/directory/snapshot";
 import { testEnv } from "../helpers/worker";
 
@@ -97,7 +98,7 @@ export async function keyedDirectory(prefix: string, snapshot?: DirectorySnapsho
   return keyed(all, prefix);
 }
 
-export function keyed(all: DirectorySnapshot, prefix: string): KeyedDirectory {
+export function keyed(all: { organizations: OrgRecord[]; users: UserRecord[] }, prefix: string): KeyedDirectory {
   const codeOf = new Map(all.organizations.map((o) => [o.id, o.code]));
   const strip = (s: string) => (s.startsWith(prefix) ? s.slice(prefix.length) : s);
   const ref = (id: string | null) => (id === null ? null : strip(codeOf.get(id) ?? `missing:${id}`));
