@@ -54,6 +54,8 @@ export const LIMITS = {
   extensionName: 64,
   extensionCount: 64,
   extensionBytes: 8192,
+  /** Arrays and objects inside one extension value; deeper would overflow the stack of JSON.stringify. */
+  extensionDepth: 32,
 } as const;
 
 const USER_FIELDS = new Set([
@@ -109,12 +111,25 @@ function extensionsOf(o: Obj, known: Set<string>): Result<Extensions> {
       return badRequest("extension attribute name is invalid");
     }
     if (++count > LIMITS.extensionCount) return badRequest(`more than ${LIMITS.extensionCount} extension attributes`);
+    if (!withinDepth(value, LIMITS.extensionDepth)) return badRequest(`extension attribute nested deeper than ${LIMITS.extensionDepth} levels`);
     ext[name] = value as JsonValue;
   }
   if (count > 0 && new TextEncoder().encode(JSON.stringify(ext)).length > LIMITS.extensionBytes) {
     return badRequest(`extension attributes exceed ${LIMITS.extensionBytes} bytes`);
   }
   return ok(ext);
+}
+
+/** Whether `value` nests arrays and objects at most `max` deep; iterative, so any depth is measured safely. */
+function withinDepth(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth >= max) return false;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return true;
 }
 
 function parseObject(text: string): Result<Obj> {
