@@ -23,7 +23,14 @@ export interface WranglerDev {
   stop(): Promise<void>;
 }
 
-export declare function startWranglerDev(): Promise<WranglerDev>;
+export interface WranglerDevOptions {
+  /** Extra `wrangler dev` arguments, e.g. `["--log-level", "warn"]`. */
+  args?: string[];
+  /** Extra environment variables for wrangler. */
+  env?: Record<string, string>;
+}
+
+export declare function startWranglerDev(options?: WranglerDevOptions): Promise<WranglerDev>;
 
 export declare const CHROMIUM: { executablePath: string; args: string[] };
 

@@ -78,9 +78,12 @@ function runWrangler(args, cwd) {
 /**
  * Migrates a fresh local D1 in a temporary directory, starts `wrangler dev` on it and waits until
  * /healthz answers. `stop()` ends it (SIGTERM to wrangler, SIGKILL to its process group as a last resort)
- * and removes the directory.
+ * and removes the directory. `options.args` are extra `wrangler dev` arguments (the bench adds
+ * `--log-level warn`), `options.env` extra environment variables for wrangler.
  */
-export async function startWranglerDev() {
+export async function startWranglerDev(options = {}) {
+  const extraArgs = options.args ?? [];
+  const env = { ...childEnv, ...(options.env ?? {}) };
   const persistTo = makeTempDir("oneaccess-browser-state-");
   runWrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], root);
 
@@ -102,9 +105,10 @@ export async function startWranglerDev() {
       "--env-file",
       ENV_FILE,
       "--show-interactive-dev-session=false",
+      ...extraArgs,
     ],
     // Its own process group: should wrangler not stop cleanly, the group (wrangler and workerd) is ours to end.
-    { cwd: root, env: childEnv, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   let output = "";
   child.stdout.on("data", (chunk) => (output += chunk));

@@ -1,0 +1,481 @@
+#!/usr/bin/env node
+// `npm run bench` (issue #8): how much the full callback costs next to the cheapest request the same runtime
+// serves. One run: the pure protocol work in a loop, then `wrangler dev` (fresh migrated state in a temporary
+// directory, a free port, the development secrets of .dev.vars.example, logging at warn level), a warm-up,
+// and autocannon against 1. GET /healthz, 2. CHECK_URL, 3. CREATE_USER and UPDATE_USER, then 4. a full sync
+// of 40 000 users pushed with bounded concurrency and checked user by user through the read API.
+// Every callback is a fresh valid event: its own nonce and timestamp, sealed and signed with the receiver's
+// own protocol code (bench/core.ts, bundled here with esbuild). Writes bench-results.json (git-ignored).
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import autocannon from "autocannon";
+import { build } from "esbuild";
+import { startWranglerDev } from "../test/browser/wrangler-dev.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const USAGE = `Usage: npm run bench -- [options]
+
+  --connections N        concurrent connections of each measured phase (default 16)
+  --requests N           requests of each measured callback phase (default 8000; /healthz and CHECK_URL: 2.5x)
+  --sync-users N         users of the full sync (default 40000, OneAccess's largest edition)
+  --sync-orgs N          organizations created first in the full sync (default 40)
+  --sync-concurrency N   requests in flight during the full sync (default 16)
+  --cpu-iterations N     iterations of the protocol loop (default 5000)
+  --quick                small numbers everywhere (a smoke run, not a measurement)
+  --out FILE             results file (default bench-results.json)
+`;
+
+// --- options ---------------------------------------------------------------------------------------
+
+function parseArgs(argv) {
+  const o = {
+    connections: 16,
+    requests: 8000,
+    syncUsers: 40_000,
+    syncOrgs: 40,
+    syncConcurrency: 16,
+    cpuIterations: 5000,
+    warmupUsers: 2000,
+    out: "bench-results.json",
+  };
+  const names = {
+    "--connections": "connections",
+    "--requests": "requests",
+    "--sync-users": "syncUsers",
+    "--sync-orgs": "syncOrgs",
+    "--sync-concurrency": "syncConcurrency",
+    "--cpu-iterations": "cpuIterations",
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--help" || a === "-h") {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    } else if (a === "--quick") {
+      Object.assign(o, { requests: 600, syncUsers: 1000, syncOrgs: 5, cpuIterations: 500, warmupUsers: 300 });
+    } else if (a === "--out") {
+      o.out = argv[++i];
+    } else if (names[a]) {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a positive integer`);
+      o[names[a]] = v;
+    } else {
+      process.stderr.write(`unknown option ${a}\n${USAGE}`);
+      process.exit(2);
+    }
+  }
+  return o;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const log = (text) => process.stdout.write(`${text}\n`);
+
+// --- the Web-API half, bundled ---------------------------------------------------------------------
+
+const outfile = path.join(root, "node_modules", ".cache", "oneaccess-bench", "core.mjs");
+await build({
+  entryPoints: [path.join(root, "bench", "core.ts")],
+  outfile,
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  sourcemap: "inline",
+  logLevel: "error",
+});
+process.setSourceMapsEnabled?.(true);
+const core = await import(pathToFileURL(outfile).href);
+
+const bench = core.benchProfile(readFileSync(path.join(root, "wrangler.toml"), "utf8"), readFileSync(path.join(root, ".dev.vars.example"), "utf8"));
+const { profile } = bench;
+const factory = new core.BodyFactory(profile);
+const tag = core.runTag();
+
+// --- machine ---------------------------------------------------------------------------------------
+
+function cpuModel() {
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
+    if (m) return m[1].trim();
+  } catch {
+    // not Linux
+  }
+  return os.cpus()[0]?.model ?? "unknown";
+}
+
+function packageVersion(name) {
+  try {
+    return JSON.parse(readFileSync(path.join(root, "node_modules", name, "package.json"), "utf8")).version;
+  } catch {
+    return null;
+  }
+}
+
+function git(...args) {
+  try {
+    return execFileSync("git", args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+const machine = {
+  nproc: os.availableParallelism?.() ?? os.cpus().length,
+  cpuModel: cpuModel(),
+  memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+  os: `${os.type()} ${os.release()} ${os.arch()}`,
+  node: process.version,
+  wrangler: packageVersion("wrangler"),
+  workerd: packageVersion("workerd"),
+  autocannon: packageVersion("autocannon"),
+};
+
+// --- helpers ---------------------------------------------------------------------------------------
+
+const round = (n, digits = 2) => (n === null || n === undefined || Number.isNaN(n) ? null : Math.round(n * 10 ** digits) / 10 ** digits);
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+const callbackHeaders = {
+  "content-type": "application/json; charset=UTF-8",
+  authorization: `Bearer ${profile.bearer}`,
+};
+
+/**
+ * One autocannon run. `bodies` (pre-built: setupRequest is synchronous) are taken one per request, so no
+ * body is ever sent twice. Replies are tallied by HTTP status and, for callbacks, by `code message`.
+ */
+async function load(url, { method = "GET", bodies = null, amount, keep = null }) {
+  let next = 0;
+  let lastResponse = 0;
+  const replies = new Map();
+  const kept = [];
+  const request = {
+    method,
+    path: new URL(url).pathname,
+    ...(bodies
+      ? {
+          setupRequest: (req) => {
+            if (next >= bodies.length) throw new Error("bench: ran out of pre-built bodies");
+            return { ...req, body: bodies[next++] };
+          },
+        }
+      : {}),
+    onResponse: (status, body) => {
+      lastResponse = performance.now();
+      let key = String(status);
+      if (bodies) {
+        try {
+          const b = JSON.parse(body);
+          key = `${b.code} ${b.message}`;
+        } catch {
+          key = `${status} (not a reply)`;
+        }
+        if (keep) kept.push(body);
+      }
+      replies.set(key, (replies.get(key) ?? 0) + 1);
+    },
+  };
+  const started = performance.now();
+  const result = await autocannon({
+    url,
+    connections: opts.connections,
+    amount,
+    method,
+    headers: bodies ? callbackHeaders : {},
+    requests: [request],
+  });
+  const total = result["2xx"] + result.non2xx;
+  // autocannon notices the end of an `amount` run on its once-a-second tick, so its own duration runs up to a
+  // second long: the time to the last response is measured here instead.
+  const seconds = (lastResponse - started) / 1000;
+  return {
+    requests: total,
+    seconds: round(seconds, 3),
+    rps: round(total / seconds, 1),
+    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    replies: Object.fromEntries([...replies].sort((a, b) => b[1] - a[1])),
+    kept,
+  };
+}
+
+function summary(name, r) {
+  const bad = r.non2xx + r.errors + r.timeouts;
+  return `${name.padEnd(13)} ${String(r.rps).padStart(8)} req/s   p50 ${String(r.latencyMs.p50).padStart(4)} ms   p99 ${String(r.latencyMs.p99).padStart(4)} ms   ${r.requests} requests${bad ? `, ${bad} NOT OK: ${JSON.stringify(r.replies)}` : ""}`;
+}
+
+const strip = ({ kept, ...rest }) => rest;
+
+async function post(url, body) {
+  const started = performance.now();
+  for (let attempt = 1; ; attempt++) {
+    let text;
+    let status = 0;
+    try {
+      const res = await fetch(url, { method: "POST", headers: callbackHeaders, body });
+      status = res.status;
+      text = await res.text();
+    } catch (e) {
+      text = null;
+      if (attempt >= 5) throw e;
+    }
+    // OneAccess resends the same bytes after a 500 or a network error; so does the bench.
+    if (text !== null && status !== 500) return { status, text, attempts: attempt, ms: performance.now() - started };
+    if (attempt >= 5) return { status, text: text ?? "", attempts: attempt, ms: performance.now() - started };
+    await new Promise((r) => setTimeout(r, 100 * attempt));
+  }
+}
+
+/** Runs `task(i)` for i in [0, count) with at most `concurrency` in flight. */
+async function pool(count, concurrency, task) {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(concurrency, count) }, async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= count) return;
+      await task(i);
+    }
+  });
+  await Promise.all(workers);
+}
+
+// --- 0. the pure protocol work ---------------------------------------------------------------------
+
+log(`bench: ${machine.cpuModel}, ${machine.nproc} CPUs, Node ${machine.node}, wrangler ${machine.wrangler}`);
+log(`bench: profile ${profile.signature} + ${profile.encryption}${profile.encryption === "aes-gcm" ? ` (${profile.layout})` : ""}, ${opts.connections} connections`);
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+const protocolCpu = await core.measureProtocolCpu(bench, opts.cpuIterations, cpuNow);
+log(
+  `protocol      verify + open + seal of a ${protocolCpu.eventBytes}-byte event: ${round(protocolCpu.cpuMsPerEvent, 4)} ms CPU ` +
+    `(${round(protocolCpu.wallMsPerEvent, 4)} ms wall), ${protocolCpu.iterations} iterations in Node's Web Crypto`,
+);
+
+// --- wrangler dev ----------------------------------------------------------------------------------
+
+log("bench: starting wrangler dev (fresh state, migrations applied, --log-level warn)");
+// wrangler's debug log (every inspector message it relays, tens of MB a run) goes to the bench's own
+// temporary directory, removed afterwards, instead of ~/.config/.wrangler/logs; the local data explorer
+// (which wraps every Durable Object class in dev) is off.
+const logDir = mkdtempSync(path.join(os.tmpdir(), "oneaccess-bench-logs-"));
+const dev = await startWranglerDev({
+  args: ["--log-level", "warn"],
+  env: { WRANGLER_LOG_PATH: logDir, X_LOCAL_EXPLORER: "false" },
+});
+const stopDev = async () => {
+  await dev.stop().catch(() => {});
+  rmSync(logDir, { recursive: true, force: true });
+};
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    void stopDev().then(() => process.exit(130));
+  });
+}
+
+const CALLBACK = `${dev.url}/callback`;
+const HEALTHZ = `${dev.url}/healthz`;
+const results = {};
+let failed = false;
+
+try {
+  // --- warm-up: every route once, and the users UPDATE_USER will change ------------------------------
+  log("bench: warming up");
+  await load(HEALTHZ, { amount: 2000 });
+  await load(CALLBACK, { method: "POST", amount: 1000, bodies: await factory.buildMany(1000 + 64, () => ["CHECK_URL", core.checkUrlMessage()]) });
+  const warmBodies = await factory.buildMany(opts.warmupUsers + 4 * opts.connections, (i) => ["CREATE_USER", core.createUserMessage(tag, "warm", i)]);
+  const warm = await load(CALLBACK, { method: "POST", amount: opts.warmupUsers, bodies: warmBodies, keep: true });
+  const targets = [];
+  for (const text of warm.kept) {
+    const opened = await core.openReply(profile, text);
+    const id = core.replyId(opened.plaintext);
+    if (opened.code === "200" && id) targets.push(id);
+  }
+  if (targets.length === 0) throw new Error(`warm-up created no user: ${JSON.stringify(warm.replies)}`);
+
+  // --- 1. the floor ---------------------------------------------------------------------------------
+  log("bench: measuring");
+  const floorAmount = Math.round(opts.requests * 2.5);
+  results.healthz = await load(HEALTHZ, { amount: floorAmount });
+  log(summary("GET /healthz", results.healthz));
+
+  // --- 2. CHECK_URL: verify, open, seal ---------------------------------------------------------------
+  const checkBodies = await factory.buildMany(floorAmount + 4 * opts.connections, () => ["CHECK_URL", core.checkUrlMessage()]);
+  results.checkUrl = await load(CALLBACK, { method: "POST", amount: floorAmount, bodies: checkBodies });
+  log(summary("CHECK_URL", results.checkUrl));
+
+  // --- 3. the full path -----------------------------------------------------------------------------
+  const createBodies = await factory.buildMany(opts.requests + 4 * opts.connections, (i) => ["CREATE_USER", core.createUserMessage(tag, "new", i)]);
+  results.createUser = await load(CALLBACK, { method: "POST", amount: opts.requests, bodies: createBodies });
+  log(summary("CREATE_USER", results.createUser));
+
+  // Round-robin over the warm-up users (an update carries the username too, read back through the read
+  // API); each update changes the user and is newer than the one before.
+  const warmNames = await userNames(targets);
+  const updateBodies = await factory.buildMany(opts.requests + 4 * opts.connections, (i) => {
+    const id = targets[i % targets.length];
+    return ["UPDATE_USER", core.updateUserMessage(id, warmNames.get(id), Math.floor(i / targets.length) + 1)];
+  });
+  results.updateUser = await load(CALLBACK, { method: "POST", amount: opts.requests, bodies: updateBodies });
+  log(summary("UPDATE_USER", results.updateUser));
+
+  // --- 4. a full sync ---------------------------------------------------------------------------------
+  log(`bench: full sync of ${opts.syncUsers} users under ${opts.syncOrgs} organizations, ${opts.syncConcurrency} in flight`);
+  results.fullSync = await fullSync();
+  const s = results.fullSync;
+  log(
+    `full sync     ${s.users} users in ${s.seconds} s (${s.rps} req/s, p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, ` +
+      `${s.retries} retries); afterwards ${s.check.present} present, ${s.check.missing} missing, ${s.check.duplicates} duplicated`,
+  );
+} catch (e) {
+  failed = true;
+  process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n${dev.output().slice(-4000)}\n`);
+} finally {
+  await stopDev();
+}
+
+/** id → username of the warm-up users, read back through the read API. */
+async function userNames(ids) {
+  const wanted = new Set(ids);
+  const names = new Map();
+  for await (const user of listUsers()) if (wanted.has(user.id)) names.set(user.id, user.username);
+  if (names.size !== wanted.size) throw new Error(`read API returned ${names.size} of ${wanted.size} warm-up users`);
+  return names;
+}
+
+function readDevVar(name) {
+  const m = new RegExp(`^\\s*${name}\\s*=\\s*"?([^"\\n]*)"?`, "m").exec(readFileSync(path.join(root, ".dev.vars.example"), "utf8"));
+  if (!m) throw new Error(`${name} missing from .dev.vars.example`);
+  return m[1];
+}
+
+/** Every user of the directory, through GET /api/v1/users (200 a page, keyset cursor). */
+async function* listUsers() {
+  const token = readDevVar("DIRECTORY_API_TOKEN");
+  let cursor = null;
+  do {
+    const url = `${dev.url}/api/v1/users?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    if (!res.ok) throw new Error(`read API answered ${res.status}: ${await res.text()}`);
+    const page = await res.json();
+    yield* page.data;
+    cursor = page.next_cursor;
+  } while (cursor);
+}
+
+async function fullSync() {
+  const orgIds = [];
+  const latencies = [];
+  let retries = 0;
+  const failures = new Map();
+  const ids = new Map(); // username -> id from the reply
+  const started = performance.now();
+  const fail = (key) => failures.set(key, (failures.get(key) ?? 0) + 1);
+
+  // Organizations first (a user's organizationId is the id the receiver answered).
+  for (let i = 0; i < opts.syncOrgs; i++) {
+    const r = await post(CALLBACK, await factory.build("CREATE_ORGANIZATION", core.createOrganizationMessage(tag, i)));
+    const opened = await core.openReply(profile, r.text);
+    const id = core.replyId(opened.plaintext);
+    if (!id) throw new Error(`CREATE_ORGANIZATION answered ${r.status} ${r.text.slice(0, 200)}`);
+    orgIds.push(id);
+  }
+  // Then the users, each body built just before it is sent (its timestamp stays fresh however long this takes).
+  await pool(opts.syncUsers, opts.syncConcurrency, async (i) => {
+    const message = core.createUserMessage(tag, "sync", i, orgIds[i % orgIds.length]);
+    const r = await post(CALLBACK, await factory.build("CREATE_USER", message));
+    latencies.push(r.ms);
+    retries += r.attempts - 1;
+    const opened = await core.openReply(profile, r.text);
+    const id = core.replyId(opened.plaintext);
+    if (r.status !== 200 || !id) return fail(`${opened.code} ${opened.message}`);
+    ids.set(core.username(tag, "sync", i), id);
+  });
+  const seconds = (performance.now() - started) / 1000;
+
+  // Every user present exactly once, with the id its create was answered with.
+  const seen = new Map();
+  for await (const user of listUsers()) {
+    if (user.username.startsWith(`bench-${tag}-sync-`)) seen.set(user.username, (seen.get(user.username) ?? 0) + 1);
+    if (ids.has(user.username) && ids.get(user.username) !== user.id) fail("id differs from the reply");
+  }
+  let missing = 0;
+  let duplicates = 0;
+  for (let i = 0; i < opts.syncUsers; i++) {
+    const n = seen.get(core.username(tag, "sync", i)) ?? 0;
+    if (n === 0) missing++;
+    if (n > 1) duplicates++;
+  }
+  latencies.sort((a, b) => a - b);
+  const requests = opts.syncUsers + opts.syncOrgs;
+  return {
+    users: opts.syncUsers,
+    organizations: opts.syncOrgs,
+    concurrency: opts.syncConcurrency,
+    seconds: round(seconds, 1),
+    rps: round(requests / seconds, 1),
+    latencyMs: { p50: round(percentile(latencies, 50), 1), p99: round(percentile(latencies, 99), 1) },
+    retries,
+    failures: Object.fromEntries(failures),
+    check: { present: seen.size, missing, duplicates, everyUserExactlyOnce: missing === 0 && duplicates === 0 && seen.size === opts.syncUsers },
+  };
+}
+
+// --- report ----------------------------------------------------------------------------------------
+
+if (failed) process.exit(1);
+
+const ratio = (a) => round(a / results.healthz.rps, 3);
+const ratios = {
+  checkUrlToHealthz: ratio(results.checkUrl.rps),
+  createUserToHealthz: ratio(results.createUser.rps),
+  updateUserToHealthz: ratio(results.updateUser.rps),
+};
+const fullPathP99 = Math.max(results.createUser.latencyMs.p99, results.updateUser.latencyMs.p99);
+const goals = {
+  checkUrlAtLeast80PercentOfHealthz: ratios.checkUrlToHealthz >= 0.8,
+  fullPathAtLeast40PercentOfHealthz: Math.min(ratios.createUserToHealthz, ratios.updateUserToHealthz) >= 0.4,
+  fullPathP99Under50ms: fullPathP99 < 50,
+  fullSyncUnder3Minutes: results.fullSync.seconds < 180 && results.fullSync.check.everyUserExactlyOnce,
+  protocolUnder0_2msCpu: protocolCpu.cpuMsPerEvent < 0.2,
+};
+
+log("");
+log(`ratios        CHECK_URL / healthz ${ratios.checkUrlToHealthz}   CREATE_USER / healthz ${ratios.createUserToHealthz}   UPDATE_USER / healthz ${ratios.updateUserToHealthz}`);
+log(`goals         ${Object.entries(goals).map(([k, v]) => `${v ? "met" : "NOT met"}: ${k}`).join("\n              ")}`);
+
+const out = {
+  command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+  date: new Date().toISOString(),
+  commit: git("rev-parse", "--short", "HEAD"),
+  uncommittedChanges: (git("status", "--porcelain", "--", "src", "bench", "scripts") ?? "") !== "",
+  machine,
+  settings: {
+    connections: opts.connections,
+    profile: { signature: profile.signature, encryption: profile.encryption, layout: profile.layout },
+    eventBytes: protocolCpu.eventBytes,
+    requestBytes: protocolCpu.bodyBytes,
+  },
+  phases: {
+    healthz: strip(results.healthz),
+    checkUrl: strip(results.checkUrl),
+    createUser: strip(results.createUser),
+    updateUser: strip(results.updateUser),
+  },
+  ratios,
+  fullSync: results.fullSync,
+  protocolCpu,
+  goals,
+};
+writeFileSync(path.resolve(root, opts.out), `${JSON.stringify(out, null, 2)}\n`);
+log(`bench: results written to ${path.relative(process.cwd(), path.resolve(root, opts.out)) || opts.out}`);
