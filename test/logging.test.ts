@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { buildRequest, hmacSignature, randomNonce, toRequest, type Envelope } from "./sender/oneaccess-sender";
 import { callWorker, CALLBACK_URL, envFor, profile, testEnv } from "./helpers/worker";
+import { withDirectoryDb } from "./helpers/directory-db";
 
 const p = profile("sha1+gcm", "iv12");
 const env = envFor(p);
@@ -169,7 +170,8 @@ describe("one structured line per callback, nothing secret in it", () => {
       },
     });
     const { request, envelope } = await buildRequest(CALLBACK_URL, p, "CREATE_USER", userPayload("f"));
-    const { res, line, level } = await oneLine(request, { ...env, DB: failingDb }, [envelope.data, "D1 said"]);
+    // The directory is written by the replay object: the failing binding goes there too.
+    const { res, line, level } = await withDirectoryDb(failingDb, () => oneLine(request, { ...env, DB: failingDb }, [envelope.data, "D1 said"]));
     expect(res.status).toBe(500);
     expectFields(line);
     expect(line).toMatchObject({ eventType: "CREATE_USER", code: "500", outcome: "internal", reason: "storage failed: Error" });

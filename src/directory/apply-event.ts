@@ -1,13 +1,20 @@
 // Applies one directory event (contract section 6): read what the decision depends on, decide (rules.ts),
 // then write the change and its audit row as ONE D1 batch. Storage errors are thrown, not caught, so the
-// route answers 500, releases the replay reservation, and OneAccess's retry can succeed.
+// caller answers 500, releases the replay reservation, and OneAccess's retry can succeed.
+//
+// Round trips: every read an event's decision may need goes to D1 as one batch (one round trip, one
+// consistent snapshot), then the writes as one batch. A create (user or organization) first tries the
+// common case in a single round trip: its reads, then its insert and audit row guarded by the facts under
+// which the rules insert (no row holds the username / code, no rename gave it up). When those facts hold the
+// insert happens and the event is done; when they do not, the guarded statements change nothing and the
+// event is decided from the reads of that same batch, as any other.
 //
 // Concurrency: two events for the same entity may interleave between the read and the batch. The batch
 // therefore starts with a statement asserting that everything read still holds (DirectoryReader); when it
 // does not, D1 rolls the whole batch back and the event is decided again from a fresh read. A batch is
 // thus never applied on a stale decision, and never half-applied.
 import type { PasswordPolicy } from "../config";
-import type { DirectoryEvent, UserAttributes } from "../protocol/events";
+import type { DirectoryEvent } from "../protocol/events";
 import { newId } from "./ids";
 import { hashPassword } from "./password";
 import {
@@ -20,7 +27,6 @@ import {
   needsCycleCheck,
   passwordAction,
   type ApplyOutcome,
-  type OrgRecord,
 } from "./rules";
 import {
   DirectoryReader,
@@ -32,13 +38,15 @@ import {
 } from "./store";
 
 export type { ApplyOutcome } from "./rules";
+export type { PasswordWrite } from "./store";
 
 export interface ApplyContext {
   nonce: string;
   /** The event's own timestamp (ms): last-event-wins compares these. */
   eventTimestampMs: number;
   receivedAtMs: number;
-  passwordPolicy: PasswordPolicy;
+  /** What a user write does to the stored password hash, worked out beforehand by `passwordWrite`. */
+  password: PasswordWrite;
 }
 
 export interface DeliveryRecord {
@@ -61,22 +69,56 @@ class DirectoryContention extends Error {
   override name = "DirectoryContention";
 }
 
+/**
+ * The password part of a user event's write, from the password it carries: keep the stored hash (none
+ * sent), clear it (drop policy), or a new PBKDF2 hash (pbkdf2 policy). Worked out once per event, before the
+ * event is handed to the replay store: hashing is deliberately slow, and the store's object is shared by
+ * many events.
+ */
+export async function passwordWrite(event: DirectoryEvent, policy: PasswordPolicy): Promise<PasswordWrite> {
+  const sent = event.type === "CREATE_USER" || event.type === "UPDATE_USER" ? event.user.password : undefined;
+  switch (passwordAction(sent, policy)) {
+    case "keep":
+      return { kind: "keep" };
+    case "clear":
+      return { kind: "set", hash: null };
+    case "hash":
+      return { kind: "set", hash: await hashPassword(sent!) };
+  }
+}
+
+/**
+ * The event as it is handed to the replay store's Durable Object: without its password (what
+ * `passwordWrite` made of it is all the directory needs), and with its extension attributes in a plain
+ * object (the parser builds them without a prototype, which RPC does not clone).
+ */
+export function forReplayStore(event: DirectoryEvent): DirectoryEvent {
+  switch (event.type) {
+    case "CREATE_USER":
+    case "UPDATE_USER": {
+      const { password: _dropped, ...user } = event.user;
+      return { ...event, user: { ...user, extensions: { ...user.extensions } } } as DirectoryEvent;
+    }
+    case "CREATE_ORGANIZATION":
+    case "UPDATE_ORGANIZATION":
+      return { ...event, org: { ...event.org, extensions: { ...event.org.extensions } } } as DirectoryEvent;
+    default:
+      return event;
+  }
+}
+
 /** Applies one event as one D1 batch, the delivery row included. Throws when storage fails. */
 export async function applyEvent(db: D1Database, event: DirectoryEvent, ctx: ApplyContext): Promise<ApplyOutcome> {
-  const password = passwordWriter(event, ctx.passwordPolicy);
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const reader = new DirectoryReader(db);
-    const { outcome, writes } = await decide(db, reader, event, ctx, password);
+    const decide = plan(db, reader, event, ctx);
+    const speculation = attempt === 1 ? speculativeCreate(db, event, ctx) : null;
+    const guarded = await reader.run(speculation?.statements ?? []);
+    if (speculation && guarded[0]?.meta.changes === 1) return speculation.outcome;
+
+    const { outcome, writes } = decide();
     const check = reader.snapshotCheck();
-    const delivery = insertDelivery(db, {
-      receivedAtMs: ctx.receivedAtMs,
-      eventType: event.type,
-      nonce: ctx.nonce,
-      code: outcome.code,
-      message: outcome.message,
-      entityId: outcome.entityId,
-      durationMs: Date.now() - ctx.receivedAtMs,
-    });
+    const delivery = insertDelivery(db, deliveryOf(event, ctx, outcome));
     try {
       await db.batch([...(check ? [check] : []), ...writes, delivery]);
       return outcome;
@@ -94,104 +136,124 @@ export async function recordDelivery(db: D1Database, record: DeliveryRecord): Pr
   await insertDelivery(db, record).run();
 }
 
+function deliveryOf(event: DirectoryEvent, ctx: ApplyContext, outcome: ApplyOutcome): DeliveryRecord {
+  return {
+    receivedAtMs: ctx.receivedAtMs,
+    eventType: event.type,
+    nonce: ctx.nonce,
+    code: outcome.code,
+    message: outcome.message,
+    entityId: outcome.entityId,
+    durationMs: Date.now() - ctx.receivedAtMs,
+  };
+}
+
 interface Decided {
   outcome: ApplyOutcome;
   writes: D1PreparedStatement[];
 }
 
-async function decide(
-  db: D1Database,
-  reader: DirectoryReader,
-  event: DirectoryEvent,
-  ctx: ApplyContext,
-  password: () => Promise<PasswordWrite>,
-): Promise<Decided> {
+/**
+ * Queues every read the event's decision may need (`reader.run` sends them as one batch) and returns the
+ * decision to make once they are in. A read the decision turns out not to need (the cycle check of an
+ * unchanged parent, the holder of an unchanged code) costs a statement in the batch, not a round trip.
+ */
+function plan(db: D1Database, reader: DirectoryReader, event: DirectoryEvent, ctx: ApplyContext): () => Decided {
   const ts = ctx.eventTimestampMs;
   const now = ctx.receivedAtMs;
+  const hashesPassword = ctx.password.kind === "set" && ctx.password.hash !== null;
   switch (event.type) {
     case "CREATE_ORGANIZATION": {
-      const existing = await reader.organization("code", event.org.code);
-      const released = await reader.releasedKey("organization", event.org.code);
-      const parentIsDescendant = await closesCycle(reader, existing, event.org.parentId);
-      const d = decideCreateOrganization(event.org, { existing, released, parentIsDescendant }, ts, newId("org"));
-      return { outcome: d.outcome, writes: d.write ? organizationWrites(db, d.write, now) : [] };
+      const existing = reader.organization("code", event.org.code);
+      const released = reader.releasedKey("organization", event.org.code);
+      const parentId = event.org.parentId;
+      const chain = parentId !== null ? reader.chainContainsHolderOf(parentId, event.org.code) : null;
+      return () => {
+        const e = existing.value;
+        // Giving an existing organization this parent must not make it its own ancestor.
+        const parentIsDescendant = e !== null && parentId !== null && needsCycleCheck(e, parentId) && chain!.value !== 0;
+        const d = decideCreateOrganization(event.org, { existing: e, released: released.value, parentIsDescendant }, ts, newId("org"));
+        return { outcome: d.outcome, writes: d.write ? organizationWrites(db, d.write, now) : [] };
+      };
     }
     case "UPDATE_ORGANIZATION": {
-      const existing = await reader.organization("id", event.id);
-      const codeHolder = existing && existing.code !== event.org.code ? await reader.organizationIdWithCode(event.org.code) : null;
-      const cycle = await closesCycle(reader, existing, event.org.parentId);
-      const d = decideUpdateOrganization(event.id, event.org, { existing, codeHolder, parentIsDescendant: cycle }, ts);
-      return { outcome: d.outcome, writes: d.write ? organizationWrites(db, d.write, now) : [] };
+      const existing = reader.organization("id", event.id);
+      const holder = reader.organizationIdWithCode(event.org.code);
+      const parentId = event.org.parentId;
+      const chain = typeof parentId === "string" && parentId !== event.id ? reader.chainContains(parentId, event.id) : null;
+      return () => {
+        const e = existing.value;
+        const codeHolder = e && e.code !== event.org.code ? holder.value : null;
+        const cycle = e !== null && typeof parentId === "string" && needsCycleCheck(e, parentId) && chain!.value !== 0;
+        const d = decideUpdateOrganization(event.id, event.org, { existing: e, codeHolder, parentIsDescendant: cycle }, ts);
+        return { outcome: d.outcome, writes: d.write ? organizationWrites(db, d.write, now) : [] };
+      };
     }
     case "DELETE_ORGANIZATION": {
-      const existing = await reader.organization("id", event.id);
-      const live = existing !== null && existing.deletedAt === null;
-      const liveChildren = live ? await reader.liveChildCount(event.id) : 0;
-      const liveMembers = live ? await reader.liveMemberCount(event.id) : 0;
-      const d = decideDeleteOrganization(event.id, { existing, liveChildren, liveMembers }, ts);
-      return { outcome: d.outcome, writes: d.write ? organizationWrites(db, d.write, now) : [] };
+      const existing = reader.organization("id", event.id);
+      const children = reader.liveChildCount(event.id);
+      const members = reader.liveMemberCount(event.id);
+      return () => {
+        const e = existing.value;
+        const live = e !== null && e.deletedAt === null;
+        const facts = { existing: e, liveChildren: live ? children.value : 0, liveMembers: live ? members.value : 0 };
+        const d = decideDeleteOrganization(event.id, facts, ts);
+        return { outcome: d.outcome, writes: d.write ? organizationWrites(db, d.write, now) : [] };
+      };
     }
     case "CREATE_USER": {
-      const existing = await reader.user("username", event.username);
-      const released = await reader.releasedKey("user", event.username);
-      const d = decideCreateUser(
-        event.username,
-        event.user,
-        { existing, released, hashesPassword: passwordAction(event.user.password, ctx.passwordPolicy) === "hash" },
-        ts,
-        newId("usr"),
-      );
-      return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, await password(), now) : [] };
+      const existing = reader.user("username", event.username);
+      const released = reader.releasedKey("user", event.username);
+      return () => {
+        const facts = { existing: existing.value, released: released.value, hashesPassword };
+        const d = decideCreateUser(event.username, event.user, facts, ts, newId("usr"));
+        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, ctx.password, now) : [] };
+      };
     }
     case "UPDATE_USER": {
-      const existing = await reader.user("id", event.id);
-      const usernameHolder = existing && existing.username !== event.username ? await reader.userIdWithUsername(event.username) : null;
-      const d = decideUpdateUser(
-        event.id,
-        event.username,
-        event.user,
-        { existing, usernameHolder, hashesPassword: passwordAction(event.user.password, ctx.passwordPolicy) === "hash" },
-        ts,
-      );
-      return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, await password(), now) : [] };
+      const existing = reader.user("id", event.id);
+      const holder = reader.userIdWithUsername(event.username);
+      return () => {
+        const e = existing.value;
+        const usernameHolder = e && e.username !== event.username ? holder.value : null;
+        const d = decideUpdateUser(event.id, event.username, event.user, { existing: e, usernameHolder, hashesPassword }, ts);
+        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, ctx.password, now) : [] };
+      };
     }
     case "DELETE_USER": {
-      const existing = await reader.user("id", event.id);
-      const d = decideDeleteUser(event.id, existing, ts);
-      return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, { kind: "keep" }, now) : [] };
+      const existing = reader.user("id", event.id);
+      return () => {
+        const d = decideDeleteUser(event.id, existing.value, ts);
+        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, { kind: "keep" }, now) : [] };
+      };
     }
   }
 }
 
-/** Whether giving `existing` this parent would make it its own ancestor (self-parenting aside). */
-async function closesCycle(
-  reader: DirectoryReader,
-  existing: OrgRecord | null,
-  parentId: string | null | undefined,
-): Promise<boolean> {
-  if (existing === null || parentId === null || parentId === undefined || !needsCycleCheck(existing, parentId)) return false;
-  return reader.chainContains(parentId, existing.id);
-}
-
 /**
- * The password part of a user write, hashed at most once per event (a retried decision reuses it) and only
- * when a write needs it: PBKDF2 is deliberately slow.
+ * A create's decision when nothing holds its key, as statements that only write while that is true (see
+ * the top of this file): the insert first, so its `changes` say whether the event was applied, then the
+ * audit row, written only when the insert was (the id is fresh). Null for every other event.
  */
-function passwordWriter(event: DirectoryEvent, policy: PasswordPolicy): () => Promise<PasswordWrite> {
-  const user: UserAttributes | null = event.type === "CREATE_USER" || event.type === "UPDATE_USER" ? event.user : null;
-  let pending: Promise<PasswordWrite> | undefined;
-  return () => {
-    pending ??= (async (): Promise<PasswordWrite> => {
-      const sent = user?.password;
-      switch (passwordAction(sent, policy)) {
-        case "keep":
-          return { kind: "keep" };
-        case "clear":
-          return { kind: "set", hash: null };
-        case "hash":
-          return { kind: "set", hash: await hashPassword(sent!) };
-      }
-    })();
-    return pending;
-  };
+function speculativeCreate(
+  db: D1Database,
+  event: DirectoryEvent,
+  ctx: ApplyContext,
+): { statements: D1PreparedStatement[]; outcome: ApplyOutcome } | null {
+  const ts = ctx.eventTimestampMs;
+  const now = ctx.receivedAtMs;
+  if (event.type === "CREATE_USER") {
+    const hashesPassword = ctx.password.kind === "set" && ctx.password.hash !== null;
+    const d = decideCreateUser(event.username, event.user, { existing: null, released: null, hashesPassword }, ts, newId("usr"));
+    if (d.write?.kind !== "insert") return null;
+    const audit = insertDelivery(db, deliveryOf(event, ctx, d.outcome), { table: "users", id: d.write.record.id });
+    return { statements: [...userWrites(db, d.write, ctx.password, now, true), audit], outcome: d.outcome };
+  }
+  if (event.type === "CREATE_ORGANIZATION") {
+    const d = decideCreateOrganization(event.org, { existing: null, released: null, parentIsDescendant: false }, ts, newId("org"));
+    if (d.write?.kind !== "insert") return null;
+    const audit = insertDelivery(db, deliveryOf(event, ctx, d.outcome), { table: "organizations", id: d.write.record.id });
+    return { statements: [...organizationWrites(db, d.write, now, true), audit], outcome: d.outcome };
+  }
+  return null;
 }

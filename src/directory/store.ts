@@ -137,64 +137,116 @@ interface Expectation {
   value: BindValue;
 }
 
+/** A value a queued read fills in once the reader's batch has run. */
+export interface Pending<T> {
+  value: T;
+}
+
+type Rows = Array<Record<string, unknown>>;
+
+const CHAIN_SQL = (target: string) => `WITH RECURSIVE chain(id) AS (
+    SELECT ?
+    UNION
+    SELECT o.parent_id FROM organizations o JOIN chain ON o.id = chain.id WHERE o.parent_id IS NOT NULL
+  ) SELECT count(*) FROM chain WHERE id = ${target}`;
+
 /**
  * Reads what a decision depends on and remembers, for each read, a scalar query that gives the same value
  * as long as what was read still holds. `snapshotCheck` re-runs them all inside the write batch.
  * (A row's `event_ts` is its version: every event that changes a row raises it.)
+ *
+ * Reads are queued, then `run` sends them all as ONE D1 batch (one round trip, one consistent snapshot),
+ * optionally followed by statements that write (a speculative create, see apply-event.ts).
  */
 export class DirectoryReader {
   private readonly expectations: Expectation[] = [];
+  private readonly queued: Array<{ statement: D1PreparedStatement; settle: (rows: Rows) => void }> = [];
 
   constructor(private readonly db: D1Database) {}
 
-  async organization(key: "id" | "code", value: string): Promise<OrgRecord | null> {
-    const row = await this.db.prepare(`SELECT ${ORG_COLUMNS} FROM organizations WHERE ${key} = ?`).bind(value).first<OrgRow>();
-    this.expectRow("organizations", key, value, row);
-    return row ? organizationFromRow(row) : null;
+  organization(key: "id" | "code", value: string): Pending<OrgRecord | null> {
+    const slot: Pending<OrgRecord | null> = { value: null };
+    this.queue(this.db.prepare(`SELECT ${ORG_COLUMNS} FROM organizations WHERE ${key} = ?`).bind(value), (rows) => {
+      const row = (rows[0] as OrgRow | undefined) ?? null;
+      this.expectRow("organizations", key, value, row);
+      slot.value = row ? organizationFromRow(row) : null;
+    });
+    return slot;
   }
 
-  async user(key: "id" | "username", value: string): Promise<UserRecord | null> {
-    const row = await this.db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE ${key} = ?`).bind(value).first<UserRow>();
-    this.expectRow("users", key, value, row);
-    return row ? userFromRow(row) : null;
+  user(key: "id" | "username", value: string): Pending<UserRecord | null> {
+    const slot: Pending<UserRecord | null> = { value: null };
+    this.queue(this.db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE ${key} = ?`).bind(value), (rows) => {
+      const row = (rows[0] as UserRow | undefined) ?? null;
+      this.expectRow("users", key, value, row);
+      slot.value = row ? userFromRow(row) : null;
+    });
+    return slot;
   }
 
   /** The id of the organization holding `code`, live or tombstone (codes are unique across both). */
-  async organizationIdWithCode(code: string): Promise<string | null> {
-    return (await this.scalar("SELECT id FROM organizations WHERE code = ?", [code])) as string | null;
+  organizationIdWithCode(code: string): Pending<string | null> {
+    return this.scalar("SELECT id FROM organizations WHERE code = ?", [code]) as Pending<string | null>;
   }
 
-  async userIdWithUsername(username: string): Promise<string | null> {
-    return (await this.scalar("SELECT id FROM users WHERE username = ?", [username])) as string | null;
+  userIdWithUsername(username: string): Pending<string | null> {
+    return this.scalar("SELECT id FROM users WHERE username = ?", [username]) as Pending<string | null>;
   }
 
   /**
-   * Whether `orgId` is `startId` or one of its ancestors. Parent links of tombstones are followed too, so
-   * reviving one can never close a cycle; UNION (not UNION ALL) stops at an id already seen.
+   * Whether `orgId` is `startId` or one of its ancestors (a count: 0 when it is not). Parent links of
+   * tombstones are followed too, so reviving one can never close a cycle; UNION (not UNION ALL) stops at an
+   * id already seen.
    */
-  async chainContains(startId: string, orgId: string): Promise<boolean> {
-    const sql = `WITH RECURSIVE chain(id) AS (
-        SELECT ?
-        UNION
-        SELECT o.parent_id FROM organizations o JOIN chain ON o.id = chain.id WHERE o.parent_id IS NOT NULL
-      ) SELECT count(*) FROM chain WHERE id = ?`;
-    return (await this.scalar(sql, [startId, orgId])) !== 0;
+  chainContains(startId: string, orgId: string): Pending<number> {
+    return this.scalar(CHAIN_SQL("?"), [startId, orgId]) as Pending<number>;
+  }
+
+  /**
+   * The same for the organization holding `code` (none: 0): read in the same batch as that organization,
+   * before its id is known.
+   */
+  chainContainsHolderOf(startId: string, code: string): Pending<number> {
+    return this.scalar(CHAIN_SQL("(SELECT id FROM organizations WHERE code = ?)"), [startId, code]) as Pending<number>;
   }
 
   /** Who gave up this code / username in a rename, and when (null: nobody). */
-  async releasedKey(entity: KeyedEntity, key: string): Promise<ReleasedKey | null> {
+  releasedKey(entity: KeyedEntity, key: string): Pending<ReleasedKey | null> {
+    const slot: Pending<ReleasedKey | null> = { value: null };
     const where = "FROM released_keys WHERE entity = ? AND key = ?";
-    const entityId = (await this.scalar(`SELECT entity_id ${where}`, [entity, key])) as string | null;
-    const releasedTs = (await this.scalar(`SELECT released_ts ${where}`, [entity, key])) as number | null;
-    return entityId !== null && releasedTs !== null ? { entityId, releasedTs } : null;
+    this.queue(this.db.prepare(`SELECT entity_id, released_ts ${where}`).bind(entity, key), (rows) => {
+      const row = rows[0] as { entity_id: string; released_ts: number } | undefined;
+      this.expectations.push({ sql: `SELECT entity_id ${where}`, params: [entity, key], value: row?.entity_id ?? null });
+      this.expectations.push({ sql: `SELECT released_ts ${where}`, params: [entity, key], value: row?.released_ts ?? null });
+      slot.value = row ? { entityId: row.entity_id, releasedTs: row.released_ts } : null;
+    });
+    return slot;
   }
 
-  async liveChildCount(orgId: string): Promise<number> {
-    return (await this.scalar("SELECT count(*) FROM organizations WHERE parent_id = ? AND deleted_at IS NULL", [orgId])) as number;
+  liveChildCount(orgId: string): Pending<number> {
+    return this.scalar("SELECT count(*) FROM organizations WHERE parent_id = ? AND deleted_at IS NULL", [orgId]) as Pending<number>;
   }
 
-  async liveMemberCount(orgId: string): Promise<number> {
-    return (await this.scalar("SELECT count(*) FROM users WHERE organization_id = ? AND deleted_at IS NULL", [orgId])) as number;
+  liveMemberCount(orgId: string): Pending<number> {
+    return this.scalar("SELECT count(*) FROM users WHERE organization_id = ? AND deleted_at IS NULL", [orgId]) as Pending<number>;
+  }
+
+  /**
+   * Runs every queued read, then `trailing`, as one batch (one round trip, one transaction), fills in the
+   * pending values, and returns the results of `trailing`.
+   */
+  async run(trailing: D1PreparedStatement[] = []): Promise<D1Result[]> {
+    const queued = this.queued.splice(0);
+    if (queued.length === 0 && trailing.length === 0) return [];
+    if (queued.length === 1 && trailing.length === 0) {
+      // One read needs no batch.
+      const result = await queued[0]!.statement.all();
+      queued[0]!.settle(result.results as Rows);
+      return [];
+    }
+    const results = await this.db.batch([...queued.map((q) => q.statement), ...trailing]);
+    queued.forEach((q, i) => q.settle((results[i]?.results ?? []) as Rows));
+    return results.slice(queued.length);
   }
 
   /** One statement asserting every read still holds; the trigger aborts the whole batch otherwise. */
@@ -205,10 +257,17 @@ export class DirectoryReader {
     return this.db.prepare(`INSERT INTO snapshot_checks (holds) SELECT ${condition}`).bind(...params);
   }
 
-  private async scalar(sql: string, params: BindValue[]): Promise<BindValue> {
-    const value = await this.db.prepare(`SELECT (${sql}) AS value`).bind(...params).first<BindValue>("value");
-    this.expectations.push({ sql, params, value });
-    return value;
+  private queue(statement: D1PreparedStatement, settle: (rows: Rows) => void) {
+    this.queued.push({ statement, settle });
+  }
+
+  private scalar(sql: string, params: BindValue[]): Pending<BindValue> {
+    const slot: Pending<BindValue> = { value: null };
+    this.queue(this.db.prepare(`SELECT (${sql}) AS value`).bind(...params), (rows) => {
+      slot.value = (rows[0]?.value ?? null) as BindValue;
+      this.expectations.push({ sql, params, value: slot.value });
+    });
+    return slot;
   }
 
   private expectRow(table: "organizations" | "users", key: string, value: string, row: { id: string; event_ts: number } | null) {
@@ -258,7 +317,20 @@ function tombstone(db: D1Database, table: "organizations" | "users", id: string,
     .bind(id, eventTs, nowMs);
 }
 
-export function organizationWrites(db: D1Database, write: Write<OrgRecord>, nowMs: number): D1PreparedStatement[] {
+/**
+ * `INSERT … VALUES (values)`, or with `ifKeyFree` an insert that only happens while no row holds the key
+ * (code / username) and no rename gave it up: the facts under which the rules decide to insert. A
+ * speculative create (apply-event.ts) sends it before anything is read; when the facts do not hold it
+ * changes nothing and the event is decided from a read instead.
+ */
+function insertInto(table: "organizations" | "users", columns: string, values: string, key: { column: string; entity: KeyedEntity; at: string } | null) {
+  if (key === null) return `INSERT INTO ${table} (${columns}) VALUES (${values})`;
+  return `INSERT INTO ${table} (${columns}) SELECT ${values}
+    WHERE NOT EXISTS (SELECT 1 FROM ${table} WHERE ${key.column} = ${key.at})
+      AND NOT EXISTS (SELECT 1 FROM released_keys WHERE entity = '${key.entity}' AND key = ${key.at})`;
+}
+
+export function organizationWrites(db: D1Database, write: Write<OrgRecord>, nowMs: number, ifKeyFree = false): D1PreparedStatement[] {
   if (write.kind === "tombstone") return [tombstone(db, "organizations", write.id, write.eventTs, nowMs)];
   const r = write.record;
   const { at, params } = named({
@@ -273,9 +345,13 @@ export function organizationWrites(db: D1Database, write: Write<OrgRecord>, nowM
   if (write.kind === "insert") {
     const insert = db
       .prepare(
-        `INSERT INTO organizations (id, code, name, parent_id, parent_missing, extensions, event_ts, created_at, updated_at)
-         VALUES (${at.id}, ${at.code}, ${at.name}, ${at.parentId}, ${organizationMissing(at.parentId)},
-                 ${at.extensions}, ${at.eventTs}, ${at.now}, ${at.now})`,
+        insertInto(
+          "organizations",
+          "id, code, name, parent_id, parent_missing, extensions, event_ts, created_at, updated_at",
+          `${at.id}, ${at.code}, ${at.name}, ${at.parentId}, ${organizationMissing(at.parentId)},
+           ${at.extensions}, ${at.eventTs}, ${at.now}, ${at.now}`,
+          ifKeyFree ? { column: "code", entity: "organization", at: at.code } : null,
+        ),
       )
       .bind(...params);
     return [insert, ...clearMissingFlags(db, r.id)];
@@ -303,6 +379,7 @@ export function userWrites(
   write: Write<UserRecord>,
   password: PasswordWrite,
   nowMs: number,
+  ifKeyFree = false,
 ): D1PreparedStatement[] {
   if (write.kind === "tombstone") return [tombstone(db, "users", write.id, write.eventTs, nowMs)];
   const r = write.record;
@@ -327,11 +404,15 @@ export function userWrites(
     return [
       db
         .prepare(
-          `INSERT INTO users (id, username, name, organization_id, organization_missing, disabled, first_name,
-             middle_name, last_name, mobile, email, extensions, password_hash, event_ts, created_at, updated_at)
-           VALUES (${at.id}, ${at.username}, ${at.name}, ${at.organizationId}, ${organizationMissing(at.organizationId)},
+          insertInto(
+            "users",
+            `id, username, name, organization_id, organization_missing, disabled, first_name, middle_name, last_name,
+             mobile, email, extensions, password_hash, event_ts, created_at, updated_at`,
+            `${at.id}, ${at.username}, ${at.name}, ${at.organizationId}, ${organizationMissing(at.organizationId)},
              ${at.disabled}, ${at.firstName}, ${at.middleName}, ${at.lastName}, ${at.mobile}, ${at.email},
-             ${at.extensions}, IIF(${at.keepPassword}, NULL, ${at.passwordHash}), ${at.eventTs}, ${at.now}, ${at.now})`,
+             ${at.extensions}, IIF(${at.keepPassword}, NULL, ${at.passwordHash}), ${at.eventTs}, ${at.now}, ${at.now}`,
+            ifKeyFree ? { column: "username", entity: "user", at: at.username } : null,
+          ),
         )
         .bind(...params),
     ];
@@ -350,11 +431,19 @@ export function userWrites(
   return [update, ...(write.releasedKey !== null ? [releaseKey(db, "user", write.releasedKey, r.id, r.eventTs)] : [])];
 }
 
-export function insertDelivery(db: D1Database, record: DeliveryRecord): D1PreparedStatement {
+/**
+ * The audit row. With `ifRow`, only written when that row exists: a speculative create's audit row goes in
+ * only if its insert did (the id is fresh, so the row exists exactly when the insert happened).
+ */
+export function insertDelivery(
+  db: D1Database,
+  record: DeliveryRecord,
+  ifRow?: { table: "organizations" | "users"; id: string },
+): D1PreparedStatement {
+  const columns = "received_at, event_type, nonce, code, message, entity_id, duration_ms";
+  const params = [record.receivedAtMs, record.eventType, record.nonce, record.code, record.message, record.entityId, record.durationMs];
+  if (!ifRow) return db.prepare(`INSERT INTO deliveries (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?)`).bind(...params);
   return db
-    .prepare(
-      `INSERT INTO deliveries (received_at, event_type, nonce, code, message, entity_id, duration_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    )
-    .bind(record.receivedAtMs, record.eventType, record.nonce, record.code, record.message, record.entityId, record.durationMs);
+    .prepare(`INSERT INTO deliveries (${columns}) SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM ${ifRow.table} WHERE id = ?)`)
+    .bind(...params, ifRow.id);
 }

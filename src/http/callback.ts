@@ -1,14 +1,14 @@
 // POST /callback: the order of checks is the contract's, and a 200 is sent only once the change and its
 // replay record are durable.
 import { Hono, type Context } from "hono";
-import { applyEvent, recordDelivery, type ApplyOutcome } from "../directory/apply-event";
-import { checkBearer, authenticateEnvelope, openEnvelope, sealReply, type SealContext } from "../protocol/callback";
+import { forReplayStore, passwordWrite, recordDelivery, type ApplyContext } from "../directory/apply-event";
+import { checkBearer, authenticateEnvelope, openEnvelope, sealReply, type Opened, type SealContext } from "../protocol/callback";
 import { sha256, toHex } from "../protocol/codec";
 import type { Envelope } from "../protocol/envelope";
-import { toWire, type Failure, type WireCode } from "../protocol/failures";
+import { toWire, type Failure, type Result, type WireCode } from "../protocol/failures";
 import { shardFor, shardName } from "../replay/shard";
 import { replayTtlMs } from "../replay/ttl";
-import type { StoredReply } from "../replay/types";
+import type { GuardedOutcome, GuardedWork, StoredReply } from "../replay/types";
 import { isJsonContentType, readBodyLimited } from "./body";
 import { diagnostics } from "./diagnostics";
 import { logCallback, type CallbackLogLine } from "./log";
@@ -94,84 +94,75 @@ async function handle(c: Context<AppEnv>, started: number) {
 
   if (envelope.eventType === "CHECK_URL") return checkUrl(c, envelope, started, keysUsed);
 
-  // Replay guard: after the signature, before anything is opened or written.
+  // Open and check the payload before anything is stored: verification came first, and a request that does
+  // not open is refused here (400: its audit row and reply are still recorded below, like any reply).
+  const opened = await openEnvelope(settings, envelope);
+  let work: GuardedWork;
+  let seal: SealContext = NO_SEAL;
+  let reason: string | null = null;
+  if (!opened.ok) {
+    const wire = toWire(opened.failure);
+    if (wire.code !== "400") return refuse(c, opened.failure, started, envelope.eventType, { previousKeys: keysUsed() });
+    reason = refusalLine(opened.failure, started, null).reason ?? null;
+    work = { kind: "refuse", eventType: envelope.eventType, code: "400", message: wire.message, receivedAtMs: started };
+  } else if (opened.value.event.type === "CHECK_URL") {
+    throw new Error("unreachable: CHECK_URL is answered above");
+  } else {
+    seal = opened.value.seal;
+    const event = opened.value.event;
+    const context: ApplyContext = {
+      nonce: envelope.nonce,
+      eventTimestampMs: envelope.timestampMs,
+      receivedAtMs: started,
+      password: await passwordWrite(event, config.passwordPolicy),
+    };
+    // The password never leaves the Worker: the store gets what the directory does with it.
+    work = { kind: "apply", event: forReplayStore(event), context };
+  }
+
+  // The replay guard: ONE call to the nonce's Durable Object reserves the nonce, applies the event (one D1
+  // batch) and records the reply, or says the nonce was seen before.
   const shard = shardFor(envelope.nonce, config.replayShards);
   const guard = c.env.REPLAY_GUARD.get(c.env.REPLAY_GUARD.idFromName(shardName(shard)));
   const bodyHash = toHex(await sha256(body.value.bytes));
-  let reservation;
+  let result: GuardedOutcome;
   try {
-    reservation = await guard.reserve(envelope.nonce, bodyHash, replayTtlMs(settings.toleranceSeconds));
+    result = await guard.process({ nonce: envelope.nonce, bodyHash, ttlMs: replayTtlMs(settings.toleranceSeconds), work });
   } catch (e) {
     return refuse(c, { kind: "internal", reason: `replay store unreachable: ${errorName(e)}` }, started, envelope.eventType, {
       shard,
       previousKeys: keysUsed(),
     });
   }
-  switch (reservation.state) {
+  switch (result.state) {
     case "conflict":
       return refuse(c, { kind: "unauthorized", reason: "replay-different-body" }, started, envelope.eventType, { shard, previousKeys: keysUsed() });
     case "in-flight":
       return refuse(c, { kind: "in-flight" }, started, envelope.eventType, { shard, previousKeys: keysUsed() });
+    case "failed":
+      return refuse(c, { kind: "internal", reason: `storage failed: ${result.error}` }, started, envelope.eventType, { shard, previousKeys: keysUsed() });
     case "committed":
-      return resend(c, envelope, reservation.reply, started, shard, keysUsed);
-    case "fresh":
+      return resend(c, envelope, result.reply, opened, started, shard, keysUsed);
+    case "done":
       break;
   }
-  const lease = reservation.lease;
-
-  try {
-    const opened = await openEnvelope(settings, envelope);
-    let outcome: ApplyOutcome;
-    let seal: SealContext = NO_SEAL;
-    let reason: string | null = null;
-    if (!opened.ok) {
-      const wire = toWire(opened.failure);
-      if (wire.code !== "400") throw new RefusedAfterReserve(opened.failure);
-      outcome = { code: "400", message: wire.message, replyData: "", entityId: null };
-      reason = refusalLine(opened.failure, started, null).reason ?? null;
-      await recordDelivery(c.env.DB, delivery(envelope, outcome, started));
-    } else if (opened.value.event.type === "CHECK_URL") {
-      throw new Error("unreachable: CHECK_URL is answered before the replay guard");
-    } else {
-      seal = opened.value.seal;
-      outcome = await applyEvent(c.env.DB, opened.value.event, {
-        nonce: envelope.nonce,
-        eventTimestampMs: envelope.timestampMs,
-        receivedAtMs: started,
-        passwordPolicy: config.passwordPolicy,
-      });
-    }
-    const stored: StoredReply = { code: outcome.code, message: outcome.message, plaintext: outcome.replyData };
-    await guard.commit(envelope.nonce, bodyHash, stored, lease);
-    const reply = await sealReply(settings, seal, outcome.code, outcome.message, outcome.replyData);
-    logCallback({
-      eventType: envelope.eventType,
-      code: outcome.code,
-      // 200 with another message ("already applied", "nothing to delete"…) changed nothing.
-      outcome: outcome.code !== "200" ? "refused" : outcome.message === "success" ? "applied" : "ignored",
-      reason: reason ?? (outcome.code === "200" ? null : outcome.message),
-      entityId: outcome.entityId,
-      shard,
-      durationMs: Date.now() - started,
-      previousKeys: keysUsed(seal),
-    });
-    return answer(c, reply);
-  } catch (e) {
-    // Nothing was committed to the replay store: drop the reservation so OneAccess's retry can succeed.
-    await guard.release(envelope.nonce, bodyHash, lease).catch(() => {});
-    const extra = { shard, previousKeys: keysUsed() };
-    if (e instanceof RefusedAfterReserve) return refuse(c, e.failure, started, envelope.eventType, extra);
-    return refuse(c, { kind: "internal", reason: `storage failed: ${errorName(e)}` }, started, envelope.eventType, extra);
-  }
+  const stored = result.reply;
+  const reply = await sealReply(settings, seal, stored.code as WireCode, stored.message, stored.plaintext);
+  logCallback({
+    eventType: envelope.eventType,
+    code: stored.code,
+    // 200 with another message ("already applied", "nothing to delete"…) changed nothing.
+    outcome: stored.code !== "200" ? "refused" : stored.message === "success" ? "applied" : "ignored",
+    reason: reason ?? (stored.code === "200" ? null : stored.message),
+    entityId: result.entityId,
+    shard,
+    durationMs: Date.now() - started,
+    previousKeys: keysUsed(seal),
+  });
+  return answer(c, reply);
 }
 
 callback.all("/", (c) => refuse(c, { kind: "method-not-allowed" }, Date.now()));
-
-class RefusedAfterReserve extends Error {
-  constructor(readonly failure: Failure) {
-    super(failure.kind);
-  }
-}
 
 /** Error class names only: a D1 or DO error message could quote the statement's values. */
 function errorName(e: unknown): string {
@@ -197,11 +188,18 @@ type KeysUsed = (seal?: SealContext) => string[];
  * nothing is applied. If the request no longer opens (its encryption key was rotated out since), it is
  * refused like a new request would be: the stored reply is never sent unsealed.
  */
-async function resend(c: Context<AppEnv>, envelope: Envelope, stored: StoredReply, started: number, shard: number, keysUsed: KeysUsed) {
+async function resend(
+  c: Context<AppEnv>,
+  envelope: Envelope,
+  stored: StoredReply,
+  opened: Result<Opened>,
+  started: number,
+  shard: number,
+  keysUsed: KeysUsed,
+) {
   const settings = c.get("config").protocol;
   let seal: SealContext = NO_SEAL;
   if (stored.plaintext !== "" && settings.encryption !== "none") {
-    const opened = await openEnvelope(settings, envelope);
     if (!opened.ok) return refuse(c, opened.failure, started, envelope.eventType, { shard, previousKeys: keysUsed() });
     seal = opened.value.seal;
   }

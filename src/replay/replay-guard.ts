@@ -3,7 +3,8 @@
 // them, so no other call on the same object can interleave (the object is single-threaded; an await would
 // be the only place another request could slip in).
 import { DurableObject } from "cloudflare:workers";
-import type { Reservation, StoredReply } from "./types";
+import { applyEvent, recordDelivery, type ApplyOutcome } from "../directory/apply-event";
+import type { GuardedEvent, GuardedOutcome, GuardedWork, Reservation, StoredReply } from "./types";
 
 /** A reservation not committed within this long is taken to be abandoned (its Worker died mid-flight). */
 export const LEASE_MS = 30_000;
@@ -161,6 +162,54 @@ export class ReplayGuard extends DurableObject<Env> {
   }
 
   /**
+   * The route's one call per directory event (the request already authenticated, opened and checked):
+   * reserve the nonce, do the work (apply the event to D1, or write the audit row of a refused payload),
+   * then record the reply, all inside this object, so the Worker makes one round trip to it instead of
+   * reserve + commit around its own D1 write. Answers like `reserve` for a nonce already seen; `done` once
+   * the work and its reply are both recorded (the runtime releases the answer only when this object's
+   * writes are durable, and the D1 batch was before); `failed` when the work threw (the reservation is
+   * dropped, so OneAccess's retry can succeed) or the reservation was lost meanwhile.
+   */
+  async process(request: GuardedEvent): Promise<GuardedOutcome> {
+    const { nonce, bodyHash, ttlMs, work } = request;
+    const reservation = await this.reserve(nonce, bodyHash, ttlMs);
+    if (reservation.state !== "fresh") return reservation;
+    const { lease } = reservation;
+    let outcome: ApplyOutcome;
+    try {
+      outcome = await this.perform(work, nonce);
+    } catch (e) {
+      await this.release(nonce, bodyHash, lease);
+      return { state: "failed", error: errorName(e) };
+    }
+    const reply: StoredReply = { code: outcome.code, message: outcome.message, plaintext: outcome.replyData };
+    try {
+      await this.commit(nonce, bodyHash, reply, lease);
+    } catch (e) {
+      // Released, expired or taken over while the work ran (it stalled past LEASE_MS): not ours to answer.
+      return { state: "failed", error: errorName(e) };
+    }
+    return { state: "done", reply, entityId: outcome.entityId };
+  }
+
+  /** The directory binding is read on each call (tests swap it to inject D1 faults). */
+  private async perform(work: GuardedWork, nonce: string): Promise<ApplyOutcome> {
+    const db = this.env.DB;
+    if (work.kind === "apply") return applyEvent(db, work.event, work.context);
+    const outcome: ApplyOutcome = { code: work.code, message: work.message, replyData: "", entityId: null };
+    await recordDelivery(db, {
+      receivedAtMs: work.receivedAtMs,
+      eventType: work.eventType,
+      nonce,
+      code: work.code,
+      message: work.message,
+      entityId: null,
+      durationMs: Date.now() - work.receivedAtMs,
+    });
+    return outcome;
+  }
+
+  /**
    * Purges expired rows (at most ALARM_PURGE_MAX per run) and re-arms itself: at once if it stopped at the
    * cap, otherwise for the earliest remaining expiry but not sooner than PURGE_INTERVAL_MS. Running twice,
    * or with nothing to do, is harmless.
@@ -195,6 +244,11 @@ export class ReplayGuard extends DurableObject<Env> {
       )
       .toArray().length;
   }
+}
+
+/** Error class names only: a D1 error message could quote the statement's values. */
+function errorName(e: unknown): string {
+  return e instanceof Error ? e.name : typeof e;
 }
 
 function checkKey(nonce: unknown, bodyHash: unknown): void {

@@ -33,14 +33,15 @@ function withBatch(batch: Batch): D1Database {
   });
 }
 
-/** Runs `interlude` once, just before the first batch: another event landing between this one's read and write. */
-function withInterlude(interlude: () => Promise<unknown>): D1Database {
-  let pending = true;
+/**
+ * Runs `interlude` once, just before the event's `beforeBatch`-th batch. An event reads in its first batch
+ * and writes in its second, so the default lands another event between this one's read and write. A
+ * create's first batch already holds its guarded insert: `beforeBatch` 1 lands the other event before it.
+ */
+function withInterlude(interlude: () => Promise<unknown>, beforeBatch = 2): D1Database {
+  let batches = 0;
   return withBatch(async (statements) => {
-    if (pending) {
-      pending = false;
-      await interlude();
-    }
+    if (++batches === beforeBatch) await interlude();
     return db().batch(statements);
   });
 }
@@ -123,7 +124,7 @@ describe("concurrent events for the same entities", () => {
     let winner: string | undefined;
     const db = withInterlude(async () => {
       winner = (await send("CREATE_USER", { username: "race-user", name: "Winner" })).id;
-    });
+    }, 1);
     const ts = nextTimestamp() - 10_000; // older than the winner: acknowledged, not applied
     const sent = await send("CREATE_USER", { username: "race-user", name: "Loser" }, { env: { DB: db }, timestamp: ts });
     expect(sent).toMatchObject({ code: "200", message: "already applied", id: winner });
@@ -154,14 +155,14 @@ describe("concurrent events for the same entities", () => {
     const ts = nextTimestamp();
     let batches = 0;
     const busy = withBatch(async (s) => {
-      batches++;
-      // Another writer changes the row every time (its version moves, staying older than this event).
-      await db().prepare("UPDATE users SET event_ts = event_ts - 1 WHERE id = ?").bind(id).run();
+      // Each attempt reads (odd batches), then writes (even ones). Between the two, another writer changes
+      // the row every time (its version moves, staying older than this event).
+      if (++batches % 2 === 0) await db().prepare("UPDATE users SET event_ts = event_ts - 1 WHERE id = ?").bind(id).run();
       return db().batch(s);
     });
     const first = await send("UPDATE_USER", { id, username: "race-busy", name: "Renamed" }, { env: { DB: busy }, timestamp: ts });
     expect(first).toMatchObject({ status: 500, code: "500" });
-    expect(batches).toBe(MAX_ATTEMPTS);
+    expect(batches).toBe(2 * MAX_ATTEMPTS);
     expect(await userRow(id)).toMatchObject({ name: "Busy" });
     expect(await deliveriesFor(first.envelope.nonce)).toEqual([]);
     expect(await first.resend({})).toMatchObject({ code: "200", message: "success" });

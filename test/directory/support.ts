@@ -3,6 +3,7 @@
 // otherwise, a fresh millisecond timestamp, so last-event-wins never ignores a test's own events.
 import { readDirectory } from "../../src/directory/snapshot";
 import { callWorker, CALLBACK_URL, envFor, profile, testEnv } from "../helpers/worker";
+import { shardsOf, withDirectoryDb } from "../helpers/directory-db";
 import { buildRequest, openReply, toRequest, type Envelope, type SenderProfile } from "../sender/oneaccess-sender";
 
 export type Overrides = Partial<Record<keyof Env, unknown>>;
@@ -41,7 +42,9 @@ export function workerEnv(p: SenderProfile, extra: Overrides = {}): Overrides {
 }
 
 async function deliver(p: SenderProfile, envelope: Envelope, env: Overrides): Promise<Sent> {
-  const res = await callWorker(toRequest(CALLBACK_URL, p, JSON.stringify(envelope)), workerEnv(p, env));
+  const call = () => callWorker(toRequest(CALLBACK_URL, p, JSON.stringify(envelope)), workerEnv(p, env));
+  // A D1 override reaches the directory write too, which runs in the replay object.
+  const res = env.DB ? await withDirectoryDb(env.DB as D1Database, call, shardsOf(env)) : await call();
   const reply = await openReply(p, res);
   const id = reply.plaintext.startsWith("{") ? (JSON.parse(reply.plaintext) as { id?: string }).id : undefined;
   return {

@@ -1,12 +1,14 @@
-// The replay guard as the callback route uses it, driven by the independent sender: exact duplicates get
-// the first reply again (re-sealed) and apply nothing, concurrent copies apply once, a different body under
-// a used nonce is refused, failures release the nonce for a retry, and an unreachable guard fails closed.
+// The replay guard as the callback route uses it (one ReplayGuard.process call per event, which reserves,
+// applies and commits inside the object), driven by the independent sender: exact duplicates get the first
+// reply again (re-sealed) and apply nothing, concurrent copies apply once, a different body under a used
+// nonce is refused, failures release the nonce for a retry, and an unreachable guard fails closed.
 import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ReplayGuard } from "../../src/replay/replay-guard";
-import type { StoredReply } from "../../src/replay/types";
+import type { GuardedEvent } from "../../src/replay/types";
 import { shardFor, shardName } from "../../src/replay/shard";
 import { REPLAY_TTL_MARGIN_MS } from "../../src/replay/ttl";
+import { withDirectoryDb } from "../helpers/directory-db";
 import { callWorker, CALLBACK_URL, envFor, profile, testEnv } from "../helpers/worker";
 import { buildEnvelope, openReply, randomNonce, toRequest, unb64, type Envelope, type SenderProfile } from "../sender/oneaccess-sender";
 
@@ -100,7 +102,7 @@ function unreachableGuard(calls: string[]) {
   };
   return {
     idFromName: (name: string) => testEnv.REPLAY_GUARD.idFromName(name),
-    get: () => ({ reserve: fail("reserve"), commit: fail("commit"), release: fail("release") }),
+    get: () => ({ process: fail("process"), reserve: fail("reserve"), commit: fail("commit"), release: fail("release") }),
   };
 }
 
@@ -248,14 +250,12 @@ describe("replays", () => {
       get: (id: DurableObjectId) => {
         const real = testEnv.REPLAY_GUARD.get(id);
         return {
-          reserve: async (nonce: string, hash: string, ttl: number) => {
+          process: async (request: GuardedEvent) => {
             await sleep(500);
-            const r = await real.reserve(nonce, hash, ttl);
+            const r = await real.process(request);
             seen.push(r.state);
             return r;
           },
-          commit: (nonce: string, hash: string, reply: StoredReply, lease?: string) => real.commit(nonce, hash, reply, lease),
-          release: (nonce: string, hash: string, lease?: string) => real.release(nonce, hash, lease),
         };
       },
     };
@@ -288,7 +288,8 @@ describe("failures release the nonce; the guard fails closed", () => {
   it("a failed first attempt (D1 batch rejects) answers 500; the retry with the same nonce and body succeeds", async () => {
     const user = newUser();
     const { envelope, request } = await signed(p, "CREATE_USER", user);
-    const failed = await callWorker(request(), { ...envFor(p), DB: dbWithFailingBatch() });
+    const failing = dbWithFailingBatch();
+    const failed = await withDirectoryDb(failing, () => callWorker(request(), { ...envFor(p), DB: failing }));
     expect(failed.status).toBe(500);
     expect(await failed.json()).toEqual(INTERNAL);
     expect(await usersNamed(user.username)).toEqual([]);
@@ -304,35 +305,49 @@ describe("failures release the nonce; the guard fails closed", () => {
   });
 
   it("the replay record failing after the directory write: 500, and the retry converges on the same id", async () => {
-    // The one window the guard cannot close: D1 has applied the event but the reply could not be recorded.
-    // The route answers 500 and releases the nonce; the retry is processed again, and idempotent creates
-    // (contract section 6) make it land on the same user instead of a twin.
+    // The one window the guard cannot close: D1 has applied the event but the reply could not be recorded
+    // (here the reservation vanishes while the directory is written, so the commit finds nothing to commit).
+    // The route answers 500; the retry is processed again, and idempotent creates (contract section 6) make
+    // it land on the same user instead of a twin.
     const user = newUser();
     const { envelope, request } = await signed(p, "CREATE_USER", user);
-    const commitFails = {
-      idFromName: (name: string) => testEnv.REPLAY_GUARD.idFromName(name),
-      get: (id: DurableObjectId) => {
-        const real = testEnv.REPLAY_GUARD.get(id);
-        return {
-          reserve: (nonce: string, hash: string, ttl: number) => real.reserve(nonce, hash, ttl),
-          commit: async () => Promise.reject(new Error("Durable Object reset")),
-          release: (nonce: string, hash: string, lease?: string) => real.release(nonce, hash, lease),
-        };
+    const stub = guardFor(envelope.nonce);
+    let vanished = false;
+    const reservationVanishes = new Proxy(testEnv.DB, {
+      get(target, prop) {
+        if (prop === "batch") {
+          return async (statements: D1PreparedStatement[]) => {
+            const results = await target.batch(statements);
+            if (!vanished) {
+              vanished = true;
+              await runInDurableObject(stub, (_i, state) => {
+                state.storage.sql.exec("DELETE FROM nonces WHERE nonce = ?", envelope.nonce);
+              });
+            }
+            return results;
+          };
+        }
+        const value = Reflect.get(target, prop) as unknown;
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
-    };
-    const failed = await callWorker(request(), { ...envFor(p), REPLAY_GUARD: commitFails });
+    });
+    const failed = await withDirectoryDb(reservationVanishes, () => callWorker(request(), envFor(p)));
+    expect(vanished).toBe(true);
     expect(failed.status).toBe(500);
     expect(await failed.json()).toEqual(INTERNAL);
-    expect(await guardRow(guardFor(envelope.nonce), envelope.nonce)).toBeNull();
+    expect(await guardRow(stub, envelope.nonce)).toBeNull();
+    const created = await usersNamed(user.username);
+    expect(created).toHaveLength(1); // the directory write itself went through
 
     const retry = await openReply(p, await callWorker(request(), envFor(p)));
     expect(retry).toMatchObject({ status: 200, code: "200" });
     const id = (JSON.parse(retry.plaintext) as { id: string }).id;
     expect(await usersNamed(user.username)).toEqual([{ id }]);
-    expect(await guardRow(guardFor(envelope.nonce), envelope.nonce)).toMatchObject({ state: "committed" });
+    expect(created).toEqual([{ id }]);
+    expect(await guardRow(stub, envelope.nonce)).toMatchObject({ state: "committed" });
   });
 
-  it("the replay object unreachable: 500, and nothing is opened, applied or audited", async () => {
+  it("the replay object unreachable: 500, and nothing is applied or audited", async () => {
     const user = newUser();
     const { envelope, request } = await signed(p, "CREATE_USER", user);
     const guardCalls: string[] = [];
@@ -340,7 +355,8 @@ describe("failures release the nonce; the guard fails closed", () => {
     const res = await callWorker(request(), { ...envFor(p), DB: recordingDb(dbCalls), REPLAY_GUARD: unreachableGuard(guardCalls) });
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual(INTERNAL);
-    expect(guardCalls).toEqual(["reserve"]);
+    // One call, the one that would have reserved, applied and committed; the Worker writes nothing itself.
+    expect(guardCalls).toEqual(["process"]);
     expect(dbCalls).toEqual([]);
     expect(await usersNamed(user.username)).toEqual([]);
     expect(await deliveriesOf(envelope.nonce)).toEqual([]);
