@@ -1,16 +1,16 @@
 // Issue #7, fault injection through wrapped bindings, for every kind of directory event (creates, revivals,
 // renames, moves, deletes, and a payload refused after authentication):
-//   - D1 failing at each statement of the event's batch (a failing statement at every position: D1 rolls
-//     the batch back), at each D1 call the event makes (reads and the batch), and throwing after a commit;
-//   - the Durable Object failing between reserve and commit (commit and release unreachable), the object
-//     evicted in the middle of an event, and its alarm running twice around events.
+//   - D1 failing at each statement of each of the event's batches (a failing statement at every position:
+//     D1 rolls the batch back), at each statement the event prepares, and each batch failing after its
+//     commit;
+//   - the Durable Object failing between reserve and commit (its own commit throws after the D1 write), the
+//     object evicted in the middle of an event and between events, and its alarm running twice.
 // Pass mark: zero partial writes (every table byte-for-byte as before a failed attempt, or the whole event
-// written when the failure came after the commit), zero 200 for a write that did not happen, and the
-// retried event (the very same request) succeeds.
+// with its audit row when the failure came after the commit), zero 200 for a write that did not happen, and
+// the retried event (the very same request) succeeds.
 //
-// The wrapped D1 binding is handed to the Worker's env and also swapped into the replay object's own env, so
-// the faults reach the directory write wherever it runs (the Worker today; the Durable Object, if the hot
-// path moves it there). REPLAY_SHARDS=1 keeps every nonce on that one object.
+// The event is applied to D1 by the replay object (ReplayGuard.process): the wrapped D1 binding is swapped
+// into that object's env (and the Worker's, for completeness), and REPLAY_SHARDS=1 keeps every nonce on it.
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { LEASE_MS } from "../../src/replay/replay-guard";
@@ -44,16 +44,33 @@ function dbWithBatch(batch: (statements: D1PreparedStatement[]) => Promise<D1Res
   });
 }
 
-/** A failing statement inserted at `position` of every batch: D1 runs what precedes it, then rolls back. */
-const failAtStatement = (position: number) =>
-  dbWithBatch((s) => realDb().batch([...s.slice(0, position), realDb().prepare("INSERT INTO no_such_table (x) VALUES (1)"), ...s.slice(position)]));
+const failingStatement = () => realDb().prepare("INSERT INTO no_such_table (x) VALUES (1)");
 
-/** The batch commits, then the call reports a failure (the answer lost on the way back). */
-const failAfterCommit = () =>
-  dbWithBatch(async (s) => {
-    await realDb().batch(s);
-    throw new Error("D1_ERROR: network connection lost");
+/**
+ * The event's `batch`-th D1 batch gets a failing statement inserted at `position`: D1 runs what precedes
+ * it, then rolls the whole batch back. Other batches go through. Counts the batches the attempt made.
+ */
+function failInBatch(batch: number, position: number) {
+  let batches = 0;
+  let length = -1;
+  const db = dbWithBatch(async (s) => {
+    if (++batches !== batch) return realDb().batch(s);
+    length = s.length;
+    return realDb().batch([...s.slice(0, position), failingStatement(), ...s.slice(position)]);
   });
+  return { db, batches: () => batches, length: () => length };
+}
+
+/** The event's `batch`-th batch commits, then the call reports a failure (the answer lost on the way back). */
+function failAfterCommit(batch: number) {
+  let batches = 0;
+  const db = dbWithBatch(async (s) => {
+    const results = await realDb().batch(s);
+    if (++batches === batch) throw new Error("D1_ERROR: network connection lost");
+    return results;
+  });
+  return { db, batches: () => batches };
+}
 
 /**
  * The `call`-th statement the event prepares (a read, a batch member, a single run) is one that fails when
@@ -78,10 +95,11 @@ function failAtCall(call: number): { db: Db; calls: () => number } {
 
 /**
  * Runs `fn` with `db` as the D1 binding everywhere the event might use it: the Worker's env (the override
- * returned) and the replay object's env (swapped in place, restored after).
+ * passed to `fn`) and the replay object's env, where ReplayGuard.process applies the event (swapped in
+ * place, as test/helpers/directory-db.ts does, but through a fresh stub each time: a fault may have evicted
+ * the object, which breaks the stubs that reached it).
  */
-async function withDb<T>(db: Db | null, fn: (env: Record<string, unknown>) => Promise<T>): Promise<T> {
-  if (db === null) return fn(BASE_ENV);
+async function withDb<T>(db: Db, fn: (env: Record<string, unknown>) => Promise<T>): Promise<T> {
   type WithEnv = { env: Env };
   let saved: Env | undefined;
   await runInDurableObject(guard(), (instance) => {
@@ -92,7 +110,8 @@ async function withDb<T>(db: Db | null, fn: (env: Record<string, unknown>) => Pr
     return await fn({ ...BASE_ENV, DB: db });
   } finally {
     await runInDurableObject(guard(), (instance) => {
-      if (saved) (instance as unknown as WithEnv).env = saved;
+      const current = instance as unknown as WithEnv;
+      if (saved && current.env.DB === db) current.env = saved;
     });
   }
 }
@@ -286,100 +305,118 @@ const scenarios: Scenario[] = [
   },
 ];
 
-/** Sends the event with `db` in place; a failure must be a 500 that wrote nothing (or, after a commit, everything). */
-async function faulted(send: (env: Record<string, unknown>) => Promise<Sent>, db: Db, what: string, afterCommit = false): Promise<Sent> {
-  const before = await dump();
-  const reply = await withDb(db, send);
-  const after = await dump();
+/** One failed attempt: must be a 500 that wrote nothing. */
+function expectNothingWritten(what: string, reply: Sent, before: string, after: string) {
   tally.faults++;
   if (reply.status === 500) tally.answered500++;
-  if (reply.code === "200" && before === after && !afterCommit) tally.false200++;
-  if (!afterCommit && before !== after) tally.partialWrites++;
+  if (reply.code === "200") tally.false200++;
+  if (after !== before) tally.partialWrites++;
   expect({ what, status: reply.status, code: reply.code }).toEqual({ what, status: 500, code: "500" });
-  if (!afterCommit) expect(after, `${what}: nothing written`).toBe(before);
-  return reply;
+  expect(after, `${what}: nothing written`).toBe(before);
+}
+
+async function deliveryRows(nonce: string) {
+  const r = await realDb().prepare("SELECT code, entity_id FROM deliveries WHERE nonce = ?").bind(nonce).all<{ code: string; entity_id: string | null }>();
+  return r.results;
 }
 
 describe("D1 failing at every point of every event", () => {
   for (const scenario of scenarios) {
-    it(`${scenario.name}: every statement of its batch, every D1 call, and after the commit`, async () => {
+    it(`${scenario.name}: every statement of each of its batches, every statement it prepares, each batch after its commit`, async () => {
       tally.cases++;
 
-      // 1. A failing statement at each position of the batch (the batch's length is learnt at position 0).
-      const at = await scenario.setup();
-      const request = await signed(at.eventType, at.payload);
-      if (at.expectCode === "200") {
-        let length = 0;
-        const measuring = dbWithBatch(async (s) => {
-          length = s.length;
-          return realDb().batch([realDb().prepare("INSERT INTO no_such_table (x) VALUES (1)"), ...s]);
-        });
-        await faulted(request.send, measuring, `${scenario.name}: statement 0`);
-        expect(length).toBeGreaterThanOrEqual(2); // the change and its audit row, at least
-        for (let position = 1; position <= length; position++) {
-          await faulted(request.send, failAtStatement(position), `${scenario.name}: statement ${position} of ${length}`);
+      // 1. A failing statement at each position of each batch the event sends (reads, then writes; a create's
+      //    first batch also holds its guarded insert), learnt as it goes. When an attempt makes fewer batches
+      //    than the one to break, nothing failed: that attempt is the retry, and it must succeed.
+      {
+        const at = await scenario.setup();
+        const request = await signed(at.eventType, at.payload);
+        let batch = 1;
+        let position = 0;
+        let reply: Sent;
+        for (;;) {
+          const before = await dump();
+          const f = failInBatch(batch, position);
+          reply = await withDb(f.db, request.send);
+          if (f.batches() < batch) break;
+          expectNothingWritten(`${scenario.name}: batch ${batch}, statement ${position} of ${f.length()}`, reply, before, await dump());
+          if (position < f.length()) position++;
+          else [batch, position] = [batch + 1, 0];
         }
-      }
-
-      // 2. Each D1 call the event makes fails in turn, until there is no call left to fail: that is the retry.
-      let call = 1;
-      let reply: Sent;
-      for (;;) {
-        const before = await dump();
-        const f = failAtCall(call);
-        reply = await withDb(f.db, request.send);
-        if (f.calls() < call) break; // the event made fewer calls: nothing failed, it went through
-        tally.faults++;
-        if (reply.status === 500) tally.answered500++;
-        if (reply.code === "200") tally.false200++;
-        const after = await dump();
-        if (after !== before) tally.partialWrites++;
-        expect({ call, status: reply.status }).toEqual({ call, status: 500 });
-        expect(after, `${scenario.name}: call ${call} failed, nothing written`).toBe(before);
-        call++;
-      }
-      tally.retries++;
-      expect(reply.code).toBe(at.expectCode);
-      await at.applied(reply);
-      tally.retriesSucceeded++;
-
-      // 3. The batch commits but reports a failure: 500, all of the event written, the retry acknowledged.
-      const again = await scenario.setup();
-      const second = await signed(again.eventType, again.payload);
-      if (again.expectCode === "200") {
-        const failed = await faulted(second.send, failAfterCommit(), `${scenario.name}: after commit`, true);
-        expect(failed.status).toBe(500);
-        const retry = await second.send();
         tally.retries++;
-        expect(retry.code).toBe("200");
-        await again.applied(retry);
+        expect(reply.code).toBe(at.expectCode);
+        await at.applied(reply);
         tally.retriesSucceeded++;
-      } else {
-        const retry = await second.send();
-        expect(retry.code).toBe(again.expectCode);
+      }
+
+      // 2. Each statement the event prepares (a read, a member of a batch, a single write) fails in turn.
+      {
+        const at = await scenario.setup();
+        const request = await signed(at.eventType, at.payload);
+        let reply: Sent;
+        for (let call = 1; ; call++) {
+          const before = await dump();
+          const f = failAtCall(call);
+          reply = await withDb(f.db, request.send);
+          if (f.calls() < call) break;
+          expectNothingWritten(`${scenario.name}: statement ${call} prepared`, reply, before, await dump());
+        }
+        tally.retries++;
+        expect(reply.code).toBe(at.expectCode);
+        await at.applied(reply);
+        tally.retriesSucceeded++;
+      }
+
+      // 3. Each batch commits and then reports a failure: 500; nothing written (a read batch) or the whole
+      //    event with its audit row (the write batch), never a part; the retry is answered 200, no twin.
+      for (let batch = 1; ; batch++) {
+        const at = await scenario.setup();
+        const request = await signed(at.eventType, at.payload);
+        const before = await dump();
+        const f = failAfterCommit(batch);
+        const failed = await withDb(f.db, request.send);
+        if (f.batches() < batch) {
+          expect(failed.code).toBe(at.expectCode); // no such batch: it went through
+          break;
+        }
+        tally.faults++;
+        if (failed.status === 500) tally.answered500++;
+        expect({ batch, status: failed.status }).toEqual({ batch, status: 500 });
+        if ((await dump()) !== before) {
+          // Written: all of it, audit row included.
+          const rows = await deliveryRows(request.envelope.nonce);
+          if (rows.length !== 1) tally.partialWrites++;
+          expect(rows).toHaveLength(1);
+          await at.applied({ status: 200, code: rows[0]!.code, message: "", id: rows[0]!.entity_id ?? undefined });
+        }
+        const retry = await request.send();
+        tally.retries++;
+        expect(retry.code).toBe(at.expectCode);
+        await at.applied(retry);
+        tally.retriesSucceeded++;
       }
     });
   }
 });
 
 describe("the replay object failing, evicted, and its alarm running twice", () => {
-  it("fails between reserve and commit (commit and release unreachable): 500, then busy, then the retry succeeds once", async () => {
+  it("fails between reserve and commit (the write done, the reply not recorded): 500, then busy, then the retry succeeds once", async () => {
     tally.cases++;
     const username = `f.do.${uniq()}`;
     const request = await signed("CREATE_USER", { username, name: "Between" });
-    const real = testEnv.REPLAY_GUARD;
-    const failingAfterReserve = {
-      idFromName: (name: string) => real.idFromName(name),
-      get: (id: DurableObjectId) => {
-        const stub = real.get(id);
-        return {
-          reserve: (...a: Parameters<typeof stub.reserve>) => stub.reserve(...a),
-          commit: async () => Promise.reject(new Error("Durable Object reset")),
-          release: async () => Promise.reject(new Error("Durable Object reset")),
-        };
-      },
-    };
-    const first = await request.send({ ...BASE_ENV, REPLAY_GUARD: failingAfterReserve });
+    // The object's own commit fails (its storage write lost), after the reserve and the D1 batch.
+    type Committing = { commit: (...a: unknown[]) => Promise<void> };
+    await runInDurableObject(guard(), (instance) => {
+      (instance as unknown as Committing).commit = async () => Promise.reject(new Error("SQLITE_IOERR: disk I/O error"));
+    });
+    let first: Sent;
+    try {
+      first = await request.send();
+    } finally {
+      await runInDurableObject(guard(), (instance) => {
+        delete (instance as unknown as Partial<Committing>).commit;
+      });
+    }
     tally.faults++;
     expect(first.status).toBe(500);
     tally.answered500++;
