@@ -153,13 +153,19 @@ const NAMES = [
 ] as const;
 
 let cached: { fingerprint: string; result: ConfigResult } | undefined;
+/** The result for each env object already seen: the runtime hands an isolate's requests one unchanging env. */
+const byEnv = new WeakMap<object, ConfigResult>();
 
 /**
- * Validated configuration, computed once per isolate. The env object's values are compared on each call
- * (a few short strings) so a test, or a redeploy, that changes them is picked up.
+ * Validated configuration, computed once per isolate. The same env object again is answered from memory;
+ * another env object (a test's overrides, a redeploy) has its values compared with the last ones (a few
+ * short strings), so a changed value is picked up.
  */
 export function loadConfig(env: RawEnv): ConfigResult {
+  const known = byEnv.get(env);
+  if (known) return known;
   const fingerprint = NAMES.map((n) => (typeof env[n] === "string" ? (env[n] as string) : "")).join("\u0000");
   if (cached?.fingerprint !== fingerprint) cached = { fingerprint, result: readConfig(env) };
+  byEnv.set(env, cached.result);
   return cached.result;
 }

@@ -16,11 +16,16 @@ export function decodeUtf8(bytes: Uint8Array): string | null {
   }
 }
 
-const BASE64_SHAPE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/**
+ * With a length that is a multiple of 4, exactly the padded Base64 shape: whole groups of four, the last one
+ * possibly ending in "=" or "==". (A plain character class, not a repeated group: V8 checks it in one tight
+ * pass, where the grouped form cost tens of microseconds on a 1 KiB event.)
+ */
+const BASE64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Standard, padded Base64 only; anything else (whitespace, URL alphabet, bad padding) gives `null`. */
 export function decodeBase64(text: string): Uint8Array<ArrayBuffer> | null {
-  if (text.length === 0 || !BASE64_SHAPE.test(text)) return null;
+  if (text.length === 0 || text.length % 4 !== 0 || !BASE64_CHARS.test(text)) return null;
   const binary = atob(text);
   const out = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
@@ -73,15 +78,21 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
 
 const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/** `length` random ASCII letters (the vendors' random prefix). */
-export function randomLetters(length: number): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(length));
+/**
+ * `length` random ASCII letters (the vendors' random prefix), from `bytes` (random bytes the caller drew
+ * along with others, so one call to the generator serves a whole seal) and then fresh ones as needed.
+ */
+export function randomLetters(length: number, bytes: Uint8Array = crypto.getRandomValues(new Uint8Array(length * 2))): string {
   let out = "";
-  // 256 = 4 * 52 + 48: reject the top 48 values so every letter is equally likely.
-  for (let i = 0; i < length; i++) {
-    let b = bytes[i]!;
-    while (b >= 208) b = crypto.getRandomValues(new Uint8Array(1))[0]!;
-    out += LETTERS[b % 52];
+  let i = 0;
+  while (out.length < length) {
+    if (i === bytes.length) {
+      bytes = crypto.getRandomValues(new Uint8Array(length));
+      i = 0;
+    }
+    // 256 = 4 * 52 + 48: reject the top 48 values so every letter is equally likely.
+    const b = bytes[i++]!;
+    if (b < 208) out += LETTERS[b % 52];
   }
   return out;
 }

@@ -120,8 +120,19 @@ function topLevelValueSpans(text: string): Map<string, string> | null {
   };
   const skipString = () => {
     i++; // opening quote
-    while (text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
-    i++;
+    // Jump from quote to quote (a Base64 `data` has none inside); a quote after an odd run of backslashes
+    // is escaped and belongs to the string.
+    for (;;) {
+      const quote = text.indexOf('"', i);
+      if (quote < 0) {
+        i = text.length; // unreachable for text JSON.parse accepted
+        return;
+      }
+      let backslashes = 0;
+      while (quote - 1 - backslashes >= i && text.charCodeAt(quote - 1 - backslashes) === 0x5c) backslashes++;
+      i = quote + 1;
+      if (backslashes % 2 === 0) return;
+    }
   };
   const skipValue = () => {
     const c = text[i];

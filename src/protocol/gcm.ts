@@ -100,8 +100,12 @@ function unwrapPlaintext(plain: Uint8Array, layout: GcmLayout, keyIndex: number)
 
 /** Seals `message` in `layout` with a fresh random IV and random prefix on every call. */
 export async function sealGcm(message: string, key: string, layout: GcmLayout): Promise<string> {
-  const iv = crypto.getRandomValues(new Uint8Array(layout === "iv12" ? 12 : 16));
-  const plain = utf8(`${randomLetters(RANDOM_PREFIX)}&${message}`);
+  // One draw from the generator for the IV and the random prefix (letters are drawn by rejection: 2 bytes each
+  // is plenty, and randomLetters draws more in the unlikely case it is not).
+  const ivBytes = layout === "iv12" ? 12 : 16;
+  const random = crypto.getRandomValues(new Uint8Array(ivBytes + 2 * RANDOM_PREFIX));
+  const iv = random.slice(0, ivBytes);
+  const plain = utf8(`${randomLetters(RANDOM_PREFIX, random.subarray(ivBytes))}&${message}`);
   const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, await gcmKey(key), plain));
   if (layout === "iv16-b64-prefix") return encodeBase64(iv) + encodeBase64(sealed);
   return encodeBase64(concatBytes(iv, sealed));
