@@ -164,45 +164,63 @@ export function replyId(plaintext: string | null): string | null {
   }
 }
 
+/** One 1 KiB CREATE_USER, as the protocol loop's input: request bodies (a few, reused) and the reply. */
+export interface ProtocolInput {
+  settings: ProtocolSettings;
+  bodies: string[];
+  reply: string;
+  /** Bytes of the event's JSON before sealing, and of a request body. */
+  eventBytes: number;
+  bodyBytes: number;
+}
+
+export async function protocolInput(bench: BenchProfile): Promise<ProtocolInput> {
+  const factory = new BodyFactory(bench.profile);
+  const message = createUserMessage("cpu", "u", 1);
+  // Built up front: signing and sealing the request are the sender's work, not the receiver's.
+  const bodies = await factory.buildMany(64, () => ["CREATE_USER", message]);
+  return {
+    settings: bench.settings,
+    bodies,
+    reply: JSON.stringify({ id: "usr_Ht7pQm2xKe9a" }),
+    eventBytes: encoder.encode(message).length,
+    bodyBytes: encoder.encode(bodies[0]!).length,
+  };
+}
+
+/**
+ * The receiver's pure protocol work for `iterations` events: authenticate (envelope, window, signature),
+ * open (decrypt, payload shape) and seal the `{"id": ...}` reply, exactly the functions the route calls.
+ * Web APIs only: it runs in Node and, for the bench's main figure, inside workerd (bench/protocol-worker.ts).
+ */
+export async function protocolLoop(input: ProtocolInput, iterations: number): Promise<number> {
+  let done = 0;
+  for (let i = 0; i < iterations; i++) {
+    const auth = await authenticateEnvelope(input.settings, input.bodies[i % input.bodies.length]!, Date.now(), 0);
+    if (!auth.ok) throw new Error(`protocol loop: ${auth.failure.kind}`);
+    const opened = await openEnvelope(input.settings, auth.value.envelope);
+    if (!opened.ok) throw new Error(`protocol loop: ${opened.failure.kind}`);
+    const reply = await sealReply(input.settings, opened.value.seal, "200", "success", input.reply);
+    if (reply.data.length > 0) done++;
+  }
+  return done;
+}
+
 export interface ProtocolCpu {
   iterations: number;
-  /** Bytes of the event's JSON before sealing. */
   eventBytes: number;
-  /** Bytes of the request body. */
   bodyBytes: number;
   cpuMsPerEvent: number;
   wallMsPerEvent: number;
 }
 
-/**
- * The receiver's pure protocol work for one 1 KiB CREATE_USER, in a loop: authenticate (envelope, window,
- * signature), open (decrypt, payload shape) and seal the `{"id": ...}` reply, exactly the functions the
- * route calls. `cpuNow` gives the process's CPU time in ms (user + system, all threads).
- */
-export async function measureProtocolCpu(bench: BenchProfile, iterations: number, cpuNow: () => number): Promise<ProtocolCpu> {
-  const factory = new BodyFactory(bench.profile);
-  const message = createUserMessage("cpu", "u", 1);
-  // Bodies built up front (signing and sealing are the sender's work, not the receiver's).
-  const bodies = await factory.buildMany(Math.min(iterations, 512), () => ["CREATE_USER", message]);
-  const reply = JSON.stringify({ id: "usr_Ht7pQm2xKe9a" });
-  const once = async (body: string) => {
-    const auth = await authenticateEnvelope(bench.settings, body, Date.now(), 0);
-    if (!auth.ok) throw new Error(`protocol loop: ${auth.failure.kind}`);
-    const opened = await openEnvelope(bench.settings, auth.value.envelope);
-    if (!opened.ok) throw new Error(`protocol loop: ${opened.failure.kind}`);
-    await sealReply(bench.settings, opened.value.seal, "200", "success", reply);
-  };
-  for (let i = 0; i < Math.min(500, iterations); i++) await once(bodies[i % bodies.length]!); // warm-up (JIT)
+/** The loop in this process (Node's Web Crypto): `cpuNow` gives its CPU time in ms, all threads. */
+export async function measureProtocolCpu(input: ProtocolInput, iterations: number, cpuNow: () => number): Promise<ProtocolCpu> {
+  await protocolLoop(input, Math.min(2000, iterations)); // warm-up (JIT)
   const cpu0 = cpuNow();
   const wall0 = performance.now();
-  for (let i = 0; i < iterations; i++) await once(bodies[i % bodies.length]!);
+  await protocolLoop(input, iterations);
   const wall = performance.now() - wall0;
   const cpu = cpuNow() - cpu0;
-  return {
-    iterations,
-    eventBytes: encoder.encode(message).length,
-    bodyBytes: encoder.encode(bodies[0]!).length,
-    cpuMsPerEvent: cpu / iterations,
-    wallMsPerEvent: wall / iterations,
-  };
+  return { iterations, eventBytes: input.eventBytes, bodyBytes: input.bodyBytes, cpuMsPerEvent: cpu / iterations, wallMsPerEvent: wall / iterations };
 }

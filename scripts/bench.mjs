@@ -7,12 +7,13 @@
 // Every callback is a fresh valid event: its own nonce and timestamp, sealed and signed with the receiver's
 // own protocol code (bench/core.ts, bundled here with esbuild). Writes bench-results.json (git-ignored).
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import autocannon from "autocannon";
 import { build } from "esbuild";
+import { Miniflare } from "miniflare";
 import { startWranglerDev } from "../test/browser/wrangler-dev.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -20,7 +21,7 @@ const USAGE = `Usage: npm run bench -- [options]
 
   --connections N        concurrent connections of each measured phase (default 16)
   --requests N           requests of each measured callback phase (default 8000; /healthz and CHECK_URL: 2.5x)
-  --sync-users N         users of the full sync (default 40000, OneAccess's largest edition)
+  --sync-users N         users of the full sync (default 40000, OneAccess's largest edition; 0 skips it)
   --sync-orgs N          organizations created first in the full sync (default 40)
   --sync-concurrency N   requests in flight during the full sync (default 16)
   --cpu-iterations N     iterations of the protocol loop (default 5000)
@@ -60,7 +61,7 @@ function parseArgs(argv) {
       o.out = argv[++i];
     } else if (names[a]) {
       const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a positive integer`);
+      if (!Number.isInteger(v) || v < (a === "--sync-users" ? 0 : 1)) throw new Error(`${a} needs a positive integer`);
       o[names[a]] = v;
     } else {
       process.stderr.write(`unknown option ${a}\n${USAGE}`);
@@ -142,6 +143,87 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
+// --- CPU time of other processes (Linux /proc) ----------------------------------------------------------
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Every process: its command name, parent, process group and CPU time in ms (user + system). */
+function processes() {
+  const out = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    // pid (comm) state ppid pgrp … utime stime: the fields after the parenthesised command name.
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    out.push({ pid: Number(entry), comm, ppid: Number(f[1]), pgrp: Number(f[2]), cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS_PER_SECOND });
+  }
+  return out;
+}
+
+/**
+ * CPU time used so far by wrangler dev's processes (wrangler itself and its workerd children share one
+ * process group): divided by the requests of a phase, what each request cost the local runtime, which
+ * contention from other processes skews far less than requests per second. Null off Linux.
+ */
+function groupCpuMs(pgid) {
+  try {
+    return processes()
+      .filter((p) => p.pgrp === pgid)
+      .reduce((sum, p) => sum + p.cpuMs, 0);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The protocol loop inside workerd (bench/protocol-worker.ts run by Miniflare: no bindings, no storage):
+ * the CPU time workerd used while one request ran `iterations` events, per event. Null off Linux.
+ */
+async function protocolCpuInWorkerd(input, iterations) {
+  const bundled = await build({
+    entryPoints: [path.join(root, "bench", "protocol-worker.ts")],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    write: false,
+    logLevel: "error",
+  });
+  const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(readFileSync(path.join(root, "wrangler.toml"), "utf8"))?.[1];
+  const mf = new Miniflare({ modules: true, script: bundled.outputFiles[0].text, compatibilityDate, cf: false });
+  try {
+    await mf.ready;
+    const run = async (n) => {
+      const res = await mf.dispatchFetch("http://bench.local/", { method: "POST", body: JSON.stringify({ input, iterations: n }) });
+      const { done } = await res.json();
+      if (done !== n) throw new Error(`protocol worker did ${done} of ${n}`);
+    };
+    const workerd = () => {
+      try {
+        return processes().find((p) => p.ppid === process.pid && p.comm === "workerd") ?? null;
+      } catch {
+        return null;
+      }
+    };
+    await run(Math.min(2000, iterations)); // warm-up (JIT)
+    const before = workerd();
+    const wall0 = performance.now();
+    await run(iterations);
+    const wall = performance.now() - wall0;
+    const after = workerd();
+    if (!before || !after || before.pid !== after.pid) return null;
+    return { iterations, eventBytes: input.eventBytes, bodyBytes: input.bodyBytes, cpuMsPerEvent: (after.cpuMs - before.cpuMs) / iterations, wallMsPerEvent: wall / iterations };
+  } finally {
+    await mf.dispose();
+  }
+}
+
 const callbackHeaders = {
   "content-type": "application/json; charset=UTF-8",
   authorization: `Bearer ${profile.bearer}`,
@@ -182,6 +264,7 @@ async function load(url, { method = "GET", bodies = null, amount, keep = null })
       replies.set(key, (replies.get(key) ?? 0) + 1);
     },
   };
+  const cpu0 = serverCpu();
   const started = performance.now();
   const result = await autocannon({
     url,
@@ -195,8 +278,10 @@ async function load(url, { method = "GET", bodies = null, amount, keep = null })
   // autocannon notices the end of an `amount` run on its once-a-second tick, so its own duration runs up to a
   // second long: the time to the last response is measured here instead.
   const seconds = (lastResponse - started) / 1000;
+  const cpu1 = serverCpu();
   return {
     requests: total,
+    serverCpuMsPerRequest: cpu0 === null || cpu1 === null ? null : round((cpu1 - cpu0) / total, 3),
     seconds: round(seconds, 3),
     rps: round(total / seconds, 1),
     latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
@@ -210,7 +295,8 @@ async function load(url, { method = "GET", bodies = null, amount, keep = null })
 
 function summary(name, r) {
   const bad = r.non2xx + r.errors + r.timeouts;
-  return `${name.padEnd(13)} ${String(r.rps).padStart(8)} req/s   p50 ${String(r.latencyMs.p50).padStart(4)} ms   p99 ${String(r.latencyMs.p99).padStart(4)} ms   ${r.requests} requests${bad ? `, ${bad} NOT OK: ${JSON.stringify(r.replies)}` : ""}`;
+  const cpu = r.serverCpuMsPerRequest === null ? "" : `   ${r.serverCpuMsPerRequest.toFixed(2)} ms server CPU/request`;
+  return `${name.padEnd(13)} ${String(r.rps).padStart(8)} req/s   p50 ${String(r.latencyMs.p50).padStart(4)} ms   p99 ${String(r.latencyMs.p99).padStart(4)} ms${cpu}   ${r.requests} requests${bad ? `, ${bad} NOT OK: ${JSON.stringify(r.replies)}` : ""}`;
 }
 
 const strip = ({ kept, ...rest }) => rest;
@@ -256,11 +342,18 @@ const cpuNow = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
-const protocolCpu = await core.measureProtocolCpu(bench, opts.cpuIterations, cpuNow);
-log(
-  `protocol      verify + open + seal of a ${protocolCpu.eventBytes}-byte event: ${round(protocolCpu.cpuMsPerEvent, 4)} ms CPU ` +
-    `(${round(protocolCpu.wallMsPerEvent, 4)} ms wall), ${protocolCpu.iterations} iterations in Node's Web Crypto`,
-);
+const protocolIn = await core.protocolInput(bench);
+const protocolCpu = {
+  workerd: await protocolCpuInWorkerd(protocolIn, opts.cpuIterations),
+  node: await core.measureProtocolCpu(protocolIn, opts.cpuIterations, cpuNow),
+};
+for (const [where, m] of Object.entries(protocolCpu)) {
+  if (!m) continue;
+  log(
+    `protocol      verify + open + seal of a ${m.eventBytes}-byte event in ${where === "workerd" ? "workerd" : "Node's Web Crypto"}: ` +
+      `${round(m.cpuMsPerEvent, 4)} ms CPU (${round(m.wallMsPerEvent, 4)} ms wall), ${m.iterations} iterations`,
+  );
+}
 
 // --- wrangler dev ----------------------------------------------------------------------------------
 
@@ -283,6 +376,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   });
 }
 
+const serverCpu = () => groupCpuMs(dev.pid);
 const CALLBACK = `${dev.url}/callback`;
 const HEALTHZ = `${dev.url}/healthz`;
 const results = {};
@@ -330,13 +424,15 @@ try {
   log(summary("UPDATE_USER", results.updateUser));
 
   // --- 4. a full sync ---------------------------------------------------------------------------------
-  log(`bench: full sync of ${opts.syncUsers} users under ${opts.syncOrgs} organizations, ${opts.syncConcurrency} in flight`);
-  results.fullSync = await fullSync();
-  const s = results.fullSync;
-  log(
-    `full sync     ${s.users} users in ${s.seconds} s (${s.rps} req/s, p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, ` +
-      `${s.retries} retries); afterwards ${s.check.present} present, ${s.check.missing} missing, ${s.check.duplicates} duplicated`,
-  );
+  if (opts.syncUsers > 0) {
+    log(`bench: full sync of ${opts.syncUsers} users under ${opts.syncOrgs} organizations, ${opts.syncConcurrency} in flight`);
+    results.fullSync = await fullSync();
+    const s = results.fullSync;
+    log(
+      `full sync     ${s.users} users in ${s.seconds} s (${s.rps} req/s, p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, ` +
+        `${s.retries} retries); afterwards ${s.check.present} present, ${s.check.missing} missing, ${s.check.duplicates} duplicated`,
+    );
+  }
 } catch (e) {
   failed = true;
   process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n${dev.output().slice(-4000)}\n`);
@@ -379,6 +475,7 @@ async function fullSync() {
   let retries = 0;
   const failures = new Map();
   const ids = new Map(); // username -> id from the reply
+  const cpu0 = serverCpu();
   const started = performance.now();
   const fail = (key) => failures.set(key, (failures.get(key) ?? 0) + 1);
 
@@ -402,6 +499,7 @@ async function fullSync() {
     ids.set(core.username(tag, "sync", i), id);
   });
   const seconds = (performance.now() - started) / 1000;
+  const cpu1 = serverCpu();
 
   // Every user present exactly once, with the id its create was answered with.
   const seen = new Map();
@@ -425,6 +523,7 @@ async function fullSync() {
     seconds: round(seconds, 1),
     rps: round(requests / seconds, 1),
     latencyMs: { p50: round(percentile(latencies, 50), 1), p99: round(percentile(latencies, 99), 1) },
+    serverCpuMsPerRequest: cpu0 === null || cpu1 === null ? null : round((cpu1 - cpu0) / requests, 3),
     retries,
     failures: Object.fromEntries(failures),
     check: { present: seen.size, missing, duplicates, everyUserExactlyOnce: missing === 0 && duplicates === 0 && seen.size === opts.syncUsers },
@@ -446,13 +545,15 @@ const goals = {
   checkUrlAtLeast80PercentOfHealthz: ratios.checkUrlToHealthz >= 0.8,
   fullPathAtLeast40PercentOfHealthz: Math.min(ratios.createUserToHealthz, ratios.updateUserToHealthz) >= 0.4,
   fullPathP99Under50ms: fullPathP99 < 50,
-  fullSyncUnder3Minutes: results.fullSync.seconds < 180 && results.fullSync.check.everyUserExactlyOnce,
-  protocolUnder0_2msCpu: protocolCpu.cpuMsPerEvent < 0.2,
+  fullSyncUnder3Minutes: results.fullSync ? results.fullSync.seconds < 180 && results.fullSync.check.everyUserExactlyOnce : null,
+  // In the runtime the receiver runs in; Node's figure (its Web Crypto hands each call to a thread pool) is kept
+  // alongside, and used only where /proc is missing.
+  protocolUnder0_2msCpu: (protocolCpu.workerd ?? protocolCpu.node).cpuMsPerEvent < 0.2,
 };
 
 log("");
 log(`ratios        CHECK_URL / healthz ${ratios.checkUrlToHealthz}   CREATE_USER / healthz ${ratios.createUserToHealthz}   UPDATE_USER / healthz ${ratios.updateUserToHealthz}`);
-log(`goals         ${Object.entries(goals).map(([k, v]) => `${v ? "met" : "NOT met"}: ${k}`).join("\n              ")}`);
+log(`goals         ${Object.entries(goals).map(([k, v]) => `${v === null ? "not measured" : v ? "met" : "NOT met"}: ${k}`).join("\n              ")}`);
 
 const out = {
   command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
@@ -463,8 +564,8 @@ const out = {
   settings: {
     connections: opts.connections,
     profile: { signature: profile.signature, encryption: profile.encryption, layout: profile.layout },
-    eventBytes: protocolCpu.eventBytes,
-    requestBytes: protocolCpu.bodyBytes,
+    eventBytes: protocolIn.eventBytes,
+    requestBytes: protocolIn.bodyBytes,
   },
   phases: {
     healthz: strip(results.healthz),
@@ -473,7 +574,7 @@ const out = {
     updateUser: strip(results.updateUser),
   },
   ratios,
-  fullSync: results.fullSync,
+  fullSync: results.fullSync ?? null,
   protocolCpu,
   goals,
 };
