@@ -30,7 +30,8 @@ export interface UserView extends UserRecord {
   updatedAt: number;
 }
 
-interface OrgRow {
+/** An `organizations` row as selected. */
+export interface OrgRow {
   id: string;
   code: string;
   name: string;
@@ -43,7 +44,8 @@ interface OrgRow {
   deleted_at: number | null;
 }
 
-interface UserRow {
+/** A `users` row as selected: the column lists never name `password_hash`, so it is not here. */
+export interface UserRow {
   id: string;
   username: string;
   name: string;

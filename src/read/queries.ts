@@ -5,6 +5,7 @@
 //
 // Reads run on a D1 session (`withSession`), so a replicated database may answer them from a replica.
 import type { CursorKey } from "./cursor";
+import type { OrgRow, UserRow } from "../directory/store";
 
 /** A D1 session, or the database itself (both prepare and batch the same way). */
 export type Reader = Pick<D1DatabaseSession, "prepare" | "batch">;
@@ -73,37 +74,7 @@ const USER_SELECT =
 const ORG_SELECT = "id, code, name, parent_id, parent_missing, extensions, event_ts, created_at, updated_at, deleted_at";
 const DELIVERY_SELECT = "id, received_at, event_type, nonce, code, message, entity_id, duration_ms";
 
-interface UserRow {
-  id: string;
-  username: string;
-  name: string;
-  organization_id: string | null;
-  organization_missing: number;
-  disabled: number;
-  first_name: string | null;
-  middle_name: string | null;
-  last_name: string | null;
-  mobile: string | null;
-  email: string | null;
-  extensions: string;
-  event_ts: number;
-  created_at: number;
-  updated_at: number;
-  deleted_at: number | null;
-}
 
-interface OrgRow {
-  id: string;
-  code: string;
-  name: string;
-  parent_id: string | null;
-  parent_missing: number;
-  extensions: string;
-  event_ts: number;
-  created_at: number;
-  updated_at: number;
-  deleted_at: number | null;
-}
 
 export function isoTime(ms: number | null): string | null {
   if (ms === null || !Number.isFinite(ms)) return null;
