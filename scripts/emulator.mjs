@@ -3,37 +3,13 @@
 // src/protocol code it reuses, into node_modules/.cache/oneaccess-emulator/ with esbuild, then serves it with
 // @hono/node-server on Node's own fetch and Web Crypto. This file is the only Node-specific part: argv, env,
 // files (the JSON state file), the HTTP server and signals.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { serve } from "@hono/node-server";
-import { build } from "esbuild";
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const outfile = path.join(root, "node_modules", ".cache", "oneaccess-emulator", "main.mjs");
-
-await build({
-  entryPoints: [path.join(root, "emulator", "cli", "main.ts")],
-  outfile,
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  sourcemap: "inline",
-  logLevel: "error",
-});
-process.setSourceMapsEnabled?.(true);
+import { importBundled, readOrNull, root } from "./lib/bundle.mjs";
 
 // npm runs scripts from the project root; a path the user typed is relative to where they typed it.
 const userCwd = process.env.INIT_CWD ?? process.cwd();
-const readOrNull = (file) => {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (e) {
-    if (e && e.code === "ENOENT") return null;
-    throw e;
-  }
-};
 
 /** The state as one JSON file, replaced atomically (write a temporary file, then rename it over). */
 function fileStore(file) {
@@ -54,7 +30,7 @@ function fileStore(file) {
 }
 
 let server;
-const { main } = await import(pathToFileURL(outfile).href);
+const { main } = await importBundled("emulator/cli/main.ts", "oneaccess-emulator");
 const result = await main({
   argv: process.argv.slice(2),
   env: process.env,

@@ -2,38 +2,13 @@
 // `npm run simulate -- <command>`: the OneAccess simulator (sim/). Bundles sim/cli/main.ts, with the
 // src/protocol code it reuses, into node_modules/.cache/oneaccess-sim/ with esbuild, then runs it on Node's
 // own fetch and Web Crypto. This file is the only Node-specific part: argv, files, the terminal.
-import { readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { build } from "esbuild";
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const outfile = path.join(root, "node_modules", ".cache", "oneaccess-sim", "cli.mjs");
-
-await build({
-  entryPoints: [path.join(root, "sim", "cli", "main.ts")],
-  outfile,
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  sourcemap: "inline",
-  logLevel: "error",
-});
-process.setSourceMapsEnabled?.(true);
+import { importBundled, readOrNull, root } from "./lib/bundle.mjs";
 
 // npm runs scripts from the project root; a path the user typed is relative to where they typed it.
 const userCwd = process.env.INIT_CWD ?? process.cwd();
-const readOrNull = (file) => {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (e) {
-    if (e && e.code === "ENOENT") return null;
-    throw e;
-  }
-};
 
-const { main } = await import(pathToFileURL(outfile).href);
+const { main } = await importBundled("sim/cli/main.ts", "oneaccess-sim");
 process.exitCode = await main({
   argv: process.argv.slice(2),
   readProjectFile: (name) => readOrNull(path.join(root, name)),
