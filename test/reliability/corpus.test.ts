@@ -151,7 +151,8 @@ const families: Array<[string, number, Maker]> = [
       const edits = [
         () => body.slice(0, i),
         () => body.slice(0, i) + body.slice(i + 1),
-        () => body.slice(0, i) + rng.pick(["{", "}", "[", "]", '"', ",", ":", "\\", "'", "\u0000"]) + body.slice(i),
+        // Not "\\" before "/": `\/` is JSON's other spelling of "/", so that body is the same valid request.
+        () => body.slice(0, i) + rng.pick(["{", "}", "[", "]", '"', ",", ":", body[i] === "/" ? "'" : "\\", "'", "\u0000"]) + body.slice(i),
         () => body.replaceAll('"', "'"),
         () => `${body.slice(0, -1)},}`,
         () => `\uFEFF${body}`,
