@@ -10,13 +10,12 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import autocannon from "autocannon";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import { startWranglerDev } from "../test/browser/wrangler-dev.mjs";
+import { importBundled, root } from "./lib/bundle.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** Users signed and sealed at a time during the full sync (each chunk is pushed well inside the window). */
 const SYNC_CHUNK = 5000;
 const USAGE = `Usage: npm run bench -- [options]
@@ -78,19 +77,7 @@ const log = (text) => process.stdout.write(`${text}\n`);
 
 // --- the Web-API half, bundled ---------------------------------------------------------------------
 
-const outfile = path.join(root, "node_modules", ".cache", "oneaccess-bench", "core.mjs");
-await build({
-  entryPoints: [path.join(root, "bench", "core.ts")],
-  outfile,
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  sourcemap: "inline",
-  logLevel: "error",
-});
-process.setSourceMapsEnabled?.(true);
-const core = await import(pathToFileURL(outfile).href);
+const core = await importBundled("bench/core.ts", "oneaccess-bench");
 
 const bench = core.benchProfile(readFileSync(path.join(root, "wrangler.toml"), "utf8"), readFileSync(path.join(root, ".dev.vars.example"), "utf8"));
 const { profile } = bench;
