@@ -15,6 +15,7 @@
 // thus never applied on a stale decision, and never half-applied.
 import type { PasswordPolicy } from "../config";
 import type { DirectoryEvent } from "../protocol/events";
+import { coalesceWrites, type CoalescedWrite } from "./coalesce";
 import { newId } from "./ids";
 import { hashPassword } from "./password";
 import {
@@ -131,9 +132,27 @@ export async function applyEvent(db: D1Database, event: DirectoryEvent, ctx: App
   throw new DirectoryContention(`directory changed during ${MAX_ATTEMPTS} attempts`);
 }
 
-/** Writes the audit row of an authenticated callback that changed nothing (refused payload, CHECK_URL). */
-export async function recordDelivery(db: D1Database, record: DeliveryRecord): Promise<void> {
-  await insertDelivery(db, record).run();
+/** Most audit rows one coalesced D1 batch carries. */
+export const DELIVERY_BATCH_MAX = 64;
+const deliveryWriters = new WeakMap<D1Database, CoalescedWrite<DeliveryRecord>>();
+
+/**
+ * Writes the audit row of an authenticated callback that changed nothing (refused payload, CHECK_URL).
+ * Resolves once the row is durable. Concurrent rows for the same database share one D1 batch (coalesce.ts):
+ * a CHECK_URL costs a whole round trip otherwise, more than all its protocol work.
+ */
+export function recordDelivery(db: D1Database, record: DeliveryRecord): Promise<void> {
+  let write = deliveryWriters.get(db);
+  if (!write) {
+    write = coalesceWrites<DeliveryRecord>(
+      async (records) => {
+        await db.batch(records.map((r) => insertDelivery(db, r)));
+      },
+      { maxItems: DELIVERY_BATCH_MAX, maxWaitMs: 5_000 },
+    );
+    deliveryWriters.set(db, write);
+  }
+  return write(record);
 }
 
 function deliveryOf(event: DirectoryEvent, ctx: ApplyContext, outcome: ApplyOutcome): DeliveryRecord {

@@ -205,6 +205,36 @@ describe("audit rows (deliveries)", () => {
     ]);
   });
 
+  it("concurrent CHECK_URLs share D1 batches: each audited exactly once, in fewer batches than requests", async () => {
+    let batches = 0;
+    const counting = withBatch((statements) => {
+      batches++;
+      return db().batch(statements);
+    });
+    const p = profile("sha1+gcm");
+    const built = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => buildRequest(CALLBACK_URL, p, "CHECK_URL", `coalesced-check-${i}`)),
+    );
+    const replies = await Promise.all(built.map(({ request }) => callWorker(request, workerEnv(p, { DB: counting }))));
+    expect(replies.map((r) => r.status)).toEqual(built.map(() => 200));
+    for (const { envelope } of built) {
+      expect(await deliveriesFor(envelope.nonce)).toMatchObject([{ event_type: "CHECK_URL", code: "200", message: "success" }]);
+    }
+    expect(batches).toBeGreaterThanOrEqual(1);
+    expect(batches).toBeLessThan(40);
+  });
+
+  it("a shared audit batch that fails leaves none of its rows and still answers every CHECK_URL 200", async () => {
+    const failing = withBatch(async () => Promise.reject(new Error("D1_ERROR: network connection lost")));
+    const p = profile("sha1+gcm");
+    const built = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => buildRequest(CALLBACK_URL, p, "CHECK_URL", `failed-audit-${i}`)),
+    );
+    const replies = await Promise.all(built.map(({ request }) => callWorker(request, workerEnv(p, { DB: failing }))));
+    expect(replies.map((r) => r.status)).toEqual(built.map(() => 200));
+    for (const { envelope } of built) expect(await deliveriesFor(envelope.nonce)).toEqual([]);
+  });
+
   it("an authenticated request refused before applyEvent (undecryptable) leaves one 400 row", async () => {
     const gcm = profile("sha1+gcm");
     const plaintextSender: SenderProfile = { ...gcm, encryption: "none" };
