@@ -21,7 +21,7 @@ describe("coalesceWrites", () => {
     const done = submit(1);
     await tick();
     expect(w.calls.map((c) => c.items)).toEqual([[1]]);
-    w.calls[0].finish();
+    w.calls[0]!.finish();
     await expect(done).resolves.toBeUndefined();
   });
 
@@ -34,12 +34,12 @@ describe("coalesceWrites", () => {
     const rest = [2, 3, 4].map((n) => submit(n).then(() => settled.push(n)));
     await tick();
     expect(w.calls.map((c) => c.items)).toEqual([[1]]); // still waiting for the first
-    w.calls[0].finish();
+    w.calls[0]!.finish();
     await first;
     await tick();
     expect(w.calls.map((c) => c.items)).toEqual([[1], [2, 3, 4]]);
     expect(settled).toEqual([]); // not durable yet: their write has not finished
-    w.calls[1].finish();
+    w.calls[1]!.finish();
     await Promise.all(rest);
     expect(settled.sort()).toEqual([2, 3, 4]);
   });
@@ -50,7 +50,7 @@ describe("coalesceWrites", () => {
     const all = [1, 2, 3, 4, 5].map((n) => submit(n));
     for (let i = 0; i < 3; i++) {
       await tick();
-      w.calls[i].finish();
+      w.calls[i]!.finish();
     }
     await Promise.all(all);
     expect(w.calls.map((c) => c.items)).toEqual([[1, 2], [3, 4], [5]]);
@@ -62,14 +62,14 @@ describe("coalesceWrites", () => {
     const first = submit(1);
     await tick();
     const second = [submit(2), submit(3)];
-    w.calls[0].fail(new Error("D1_ERROR"));
+    w.calls[0]!.fail(new Error("D1_ERROR"));
     await expect(first).rejects.toThrow("D1_ERROR");
     await tick();
     const third = submit(4); // [2, 3] is being written (closed): 4 opens a third batch behind it
-    w.calls[1].fail(new Error("D1_ERROR again"));
+    w.calls[1]!.fail(new Error("D1_ERROR again"));
     for (const p of second) await expect(p).rejects.toThrow("D1_ERROR again");
     await tick();
-    w.calls[2].finish();
+    w.calls[2]!.finish();
     await expect(third).resolves.toBeUndefined();
     expect(w.calls.map((c) => c.items)).toEqual([[1], [2, 3], [4]]);
   });
@@ -86,7 +86,7 @@ describe("coalesceWrites", () => {
     await new Promise((r) => setTimeout(r, 60));
     expect(w.calls.map((c) => c.items)).toEqual([[1], [2]]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(50);
-    w.calls[1].finish();
+    w.calls[1]!.finish();
     await expect(second).resolves.toBeUndefined();
   });
 });
