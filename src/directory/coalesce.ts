@@ -36,19 +36,17 @@ export function coalesceWrites<T>(write: (items: T[]) => Promise<void>, options:
     const items = [item];
     const turn = unsettled > 0 ? settledOrTimeout(previous, options.maxWaitMs) : Promise.resolve();
     unsettled++;
-    const batch: { items: T[]; written: Promise<void> } = {
-      items,
-      written: (async () => {
-        try {
-          await turn;
-          // Closed from here on: later items open the next batch, which waits for this one.
-          if (open === batch) open = null;
-          await write(items);
-        } finally {
-          unsettled--;
-        }
-      })(),
-    };
+    const batch: { items: T[]; written: Promise<void> } = { items, written: Promise.resolve() };
+    batch.written = (async () => {
+      try {
+        await turn;
+        // Closed from here on: later items open the next batch, which waits for this one.
+        if (open === batch) open = null;
+        await write(items);
+      } finally {
+        unsettled--;
+      }
+    })();
     open = batch;
     previous = batch.written.catch(() => undefined);
     return batch.written;
@@ -63,6 +61,6 @@ async function settledOrTimeout(promise: Promise<unknown>, ms: number): Promise<
   try {
     await Promise.race([promise.then(() => undefined), timeout]);
   } finally {
-    clearTimeout(timer);
+    if (timer !== undefined) clearTimeout(timer);
   }
 }
