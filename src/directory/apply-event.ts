@@ -32,6 +32,7 @@ import {
 import {
   DirectoryReader,
   insertDelivery,
+  type DirectoryDb,
   isSnapshotChanged,
   organizationWrites,
   userWrites,
@@ -109,7 +110,7 @@ export function forReplayStore(event: DirectoryEvent): DirectoryEvent {
 }
 
 /** Applies one event as one D1 batch, the delivery row included. Throws when storage fails. */
-export async function applyEvent(db: D1Database, event: DirectoryEvent, ctx: ApplyContext): Promise<ApplyOutcome> {
+export async function applyEvent(db: DirectoryDb, event: DirectoryEvent, ctx: ApplyContext): Promise<ApplyOutcome> {
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const reader = new DirectoryReader(db);
     const decide = plan(db, reader, event, ctx);
@@ -177,7 +178,7 @@ interface Decided {
  * decision to make once they are in. A read the decision turns out not to need (the cycle check of an
  * unchanged parent, the holder of an unchanged code) costs a statement in the batch, not a round trip.
  */
-function plan(db: D1Database, reader: DirectoryReader, event: DirectoryEvent, ctx: ApplyContext): () => Decided {
+function plan(db: DirectoryDb, reader: DirectoryReader, event: DirectoryEvent, ctx: ApplyContext): () => Decided {
   const ts = ctx.eventTimestampMs;
   const now = ctx.receivedAtMs;
   const hashesPassword = ctx.password.kind === "set" && ctx.password.hash !== null;
@@ -255,7 +256,7 @@ function plan(db: D1Database, reader: DirectoryReader, event: DirectoryEvent, ct
  * audit row, written only when the insert was (the id is fresh). Null for every other event.
  */
 function speculativeCreate(
-  db: D1Database,
+  db: DirectoryDb,
   event: DirectoryEvent,
   ctx: ApplyContext,
 ): { statements: D1PreparedStatement[]; outcome: ApplyOutcome } | null {

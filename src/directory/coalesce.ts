@@ -1,17 +1,23 @@
-// Group commit for writes that are not part of an event's own batch (the audit rows of CHECK_URL and of
-// refused payloads): under load, many requests each waiting on their own D1 round trip cost far more than
-// one round trip carrying all their rows. Nothing is added at low load: a write with nothing before it
-// goes out at once, alone.
+// Group commit: under load, many callers each waiting on their own D1 round trip cost far more than one
+// round trip carrying all their work. Used for the audit rows written outside an event's batch (CHECK_URL,
+// refused payloads; apply-event.ts) and for the event batches themselves (group-commit.ts). Nothing is
+// added at low load: a call with nothing in flight before it goes out at once, alone.
 //
-// How: a write joins the open batch, which goes out as soon as the batch before it has settled; rows that
-// arrive meanwhile join it (up to `maxItems`, then a new batch opens behind it). Each caller's promise
-// settles when its own batch is written, so a caller that hands it to `waitUntil` keeps exactly the
-// guarantee it had with its own insert. A batch is written in the request context of its first caller,
-// which is alive for as long as its `waitUntil` waits on that batch.
+// How: a call joins the open batch, which goes out as soon as the batch `maxInFlight` places before it has
+// settled; calls that arrive meanwhile join it (up to `maxItems`, then a new batch opens behind it). Each
+// caller's promise settles when its own batch has, so a caller that hands it to `waitUntil` keeps exactly
+// the guarantee it had with its own round trip. A batch is sent in the request context of its first
+// caller, which is alive for as long as it waits on that batch.
 
 export interface CoalescerOptions {
   /** Most items one write carries. */
   maxItems: number;
+  /**
+   * Writes in flight at once (default 1): a batch waits for the one this many places before it. With 1,
+   * everything that arrives while a write is out goes in the next; with 2, one batch can wait at the store
+   * while the other runs.
+   */
+  maxInFlight?: number;
   /**
    * A batch waits this long at most for the one before it: should the request that runs a batch be torn
    * down mid-write (its promise then never settles), the batches behind it still go out.
@@ -19,38 +25,65 @@ export interface CoalescerOptions {
   maxWaitMs: number;
 }
 
-export type CoalescedWrite<T> = (item: T) => Promise<void>;
+/** What one item of a coalesced call came to. */
+export type ItemOutcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
 
-/** Wraps `write(items)` (one storage round trip for all of them) so that concurrent single writes share it. */
-export function coalesceWrites<T>(write: (items: T[]) => Promise<void>, options: CoalescerOptions): CoalescedWrite<T> {
-  let open: { items: T[]; written: Promise<void> } | null = null;
-  let previous: Promise<unknown> = Promise.resolve();
-  /** Batches started and not yet settled: with none, a write needs no timer to wait on. */
+/**
+ * Wraps `run(items)` (one storage round trip for all of them, answering each item) so that concurrent
+ * single calls share it. Should `run` throw, every item of that call fails with its error.
+ */
+export function coalesce<T, R>(run: (items: T[]) => Promise<ItemOutcome<R>[]>, options: CoalescerOptions): (item: T) => Promise<R> {
+  interface Batch {
+    items: T[];
+    outcomes: Promise<ItemOutcome<R>[]>;
+  }
+  const maxInFlight = options.maxInFlight ?? 1;
+  let open: Batch | null = null;
+  /** The most recent batches (settled or not, never rejecting), oldest first: at most `maxInFlight`. */
+  const recent: Promise<unknown>[] = [];
+  /** Batches started and not yet settled: with fewer than `maxInFlight`, a batch goes out at once. */
   let unsettled = 0;
+
+  const answer = async (batch: Batch, index: number): Promise<R> => {
+    const outcome = (await batch.outcomes)[index];
+    if (outcome === undefined) throw new Error("coalesced call answered no outcome for an item");
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
+  };
 
   return (item: T) => {
     if (open !== null && open.items.length < options.maxItems) {
       open.items.push(item);
-      return open.written;
+      return answer(open, open.items.length - 1);
     }
-    const items = [item];
-    const turn = unsettled > 0 ? settledOrTimeout(previous, options.maxWaitMs) : Promise.resolve();
+    const turn = unsettled >= maxInFlight && recent.length > 0 ? settledOrTimeout(recent[0]!, options.maxWaitMs) : Promise.resolve();
     unsettled++;
-    const batch: { items: T[]; written: Promise<void> } = { items, written: Promise.resolve() };
-    batch.written = (async () => {
+    const batch: Batch = { items: [item], outcomes: Promise.resolve([]) };
+    batch.outcomes = (async () => {
       try {
         await turn;
         // Closed from here on: later items open the next batch, which waits for this one.
         if (open === batch) open = null;
-        await write(items);
+        return await run(batch.items);
       } finally {
         unsettled--;
       }
     })();
     open = batch;
-    previous = batch.written.catch(() => undefined);
-    return batch.written;
+    recent.push(batch.outcomes.catch(() => undefined));
+    if (recent.length > maxInFlight) recent.shift();
+    return answer(batch, 0);
   };
+}
+
+export type CoalescedWrite<T> = (item: T) => Promise<void>;
+
+/** `coalesce` for writes that answer nothing: all of a call's items are written, or none. */
+export function coalesceWrites<T>(write: (items: T[]) => Promise<void>, options: CoalescerOptions): CoalescedWrite<T> {
+  return coalesce<T, void>(async (items) => {
+    await write(items);
+    return items.map(() => ({ ok: true, value: undefined }));
+  }, options);
 }
 
 async function settledOrTimeout(promise: Promise<unknown>, ms: number): Promise<void> {

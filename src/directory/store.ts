@@ -7,6 +7,9 @@ import type { OrgRecord, ReleasedKey, UserRecord, Write } from "./rules";
 
 type BindValue = string | number | null;
 
+/** What the directory's event code uses of a D1 binding (group-commit.ts shares `batch` between events). */
+export type DirectoryDb = Pick<D1Database, "prepare" | "batch">;
+
 /** The text the migration's `snapshot_checks` trigger aborts with. */
 export const SNAPSHOT_CHANGED = "directory snapshot changed";
 
@@ -164,7 +167,7 @@ export class DirectoryReader {
   private readonly expectations: Expectation[] = [];
   private readonly queued: Array<{ statement: D1PreparedStatement; settle: (rows: Rows) => void }> = [];
 
-  constructor(private readonly db: D1Database) {}
+  constructor(private readonly db: DirectoryDb) {}
 
   organization(key: "id" | "code", value: string): Pending<OrgRecord | null> {
     const slot: Pending<OrgRecord | null> = { value: null };
@@ -240,12 +243,7 @@ export class DirectoryReader {
   async run(trailing: D1PreparedStatement[] = []): Promise<D1Result[]> {
     const queued = this.queued.splice(0);
     if (queued.length === 0 && trailing.length === 0) return [];
-    if (queued.length === 1 && trailing.length === 0) {
-      // One read needs no batch.
-      const result = await queued[0]!.statement.all();
-      queued[0]!.settle(result.results as Rows);
-      return [];
-    }
+    // Even a single read goes as a batch: concurrent events' batches share a round trip (group-commit.ts).
     const results = await this.db.batch([...queued.map((q) => q.statement), ...trailing]);
     queued.forEach((q, i) => q.settle((results[i]?.results ?? []) as Rows));
     return results.slice(queued.length);
@@ -296,7 +294,7 @@ function organizationMissing(idSql: string): string {
 }
 
 /** An organization became live: rows that point to it no longer miss it. */
-function clearMissingFlags(db: D1Database, orgId: string): D1PreparedStatement[] {
+function clearMissingFlags(db: DirectoryDb, orgId: string): D1PreparedStatement[] {
   return [
     db.prepare("UPDATE organizations SET parent_missing = 0 WHERE parent_id = ? AND parent_missing = 1").bind(orgId),
     db.prepare("UPDATE users SET organization_missing = 0 WHERE organization_id = ? AND organization_missing = 1").bind(orgId),
@@ -304,7 +302,7 @@ function clearMissingFlags(db: D1Database, orgId: string): D1PreparedStatement[]
 }
 
 /** Remembers the key a rename gave up; a later rename that gives up the same key replaces it. */
-function releaseKey(db: D1Database, entity: KeyedEntity, key: string, entityId: string, eventTs: number) {
+function releaseKey(db: DirectoryDb, entity: KeyedEntity, key: string, entityId: string, eventTs: number) {
   return db
     .prepare(
       `INSERT INTO released_keys (entity, key, entity_id, released_ts) VALUES (?1, ?2, ?3, ?4)
@@ -313,7 +311,7 @@ function releaseKey(db: D1Database, entity: KeyedEntity, key: string, entityId: 
     .bind(entity, key, entityId, eventTs);
 }
 
-function tombstone(db: D1Database, table: "organizations" | "users", id: string, eventTs: number, nowMs: number) {
+function tombstone(db: DirectoryDb, table: "organizations" | "users", id: string, eventTs: number, nowMs: number) {
   return db
     .prepare(`UPDATE ${table} SET deleted_at = ?3, updated_at = ?3, event_ts = ?2 WHERE id = ?1`)
     .bind(id, eventTs, nowMs);
@@ -332,7 +330,7 @@ function insertInto(table: "organizations" | "users", columns: string, values: s
       AND NOT EXISTS (SELECT 1 FROM released_keys WHERE entity = '${key.entity}' AND key = ${key.at})`;
 }
 
-export function organizationWrites(db: D1Database, write: Write<OrgRecord>, nowMs: number, ifKeyFree = false): D1PreparedStatement[] {
+export function organizationWrites(db: DirectoryDb, write: Write<OrgRecord>, nowMs: number, ifKeyFree = false): D1PreparedStatement[] {
   if (write.kind === "tombstone") return [tombstone(db, "organizations", write.id, write.eventTs, nowMs)];
   const r = write.record;
   const { at, params } = named({
@@ -377,7 +375,7 @@ export function organizationWrites(db: D1Database, write: Write<OrgRecord>, nowM
 export type PasswordWrite = { kind: "keep" } | { kind: "set"; hash: string | null };
 
 export function userWrites(
-  db: D1Database,
+  db: DirectoryDb,
   write: Write<UserRecord>,
   password: PasswordWrite,
   nowMs: number,
@@ -438,7 +436,7 @@ export function userWrites(
  * only if its insert did (the id is fresh, so the row exists exactly when the insert happened).
  */
 export function insertDelivery(
-  db: D1Database,
+  db: DirectoryDb,
   record: DeliveryRecord,
   ifRow?: { table: "organizations" | "users"; id: string },
 ): D1PreparedStatement {

@@ -4,6 +4,7 @@
 // be the only place another request could slip in).
 import { DurableObject } from "cloudflare:workers";
 import { applyEvent, recordDelivery, type ApplyOutcome } from "../directory/apply-event";
+import { groupCommitting } from "../directory/group-commit";
 import type { GuardedEvent, GuardedOutcome, GuardedWork, Reservation, StoredReply } from "./types";
 
 /** A reservation not committed within this long is taken to be abandoned (its Worker died mid-flight). */
@@ -195,7 +196,7 @@ export class ReplayGuard extends DurableObject<Env> {
   /** The directory binding is read on each call (tests swap it to inject D1 faults). */
   private async perform(work: GuardedWork, nonce: string): Promise<ApplyOutcome> {
     const db = this.env.DB;
-    if (work.kind === "apply") return applyEvent(db, work.event, work.context);
+    if (work.kind === "apply") return applyEvent(groupCommitting(db), work.event, work.context);
     const outcome: ApplyOutcome = { code: work.code, message: work.message, replyData: "", entityId: null };
     await recordDelivery(db, {
       receivedAtMs: work.receivedAtMs,
