@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // `npm run bench` (issue #8): how much the full callback costs next to the cheapest request the same runtime
 // serves. One run: the pure protocol work in a loop, then `wrangler dev` (fresh migrated state in a temporary
-// directory, a free port, the development secrets of .dev.vars.example, logging at warn level), a warm-up,
+// directory, on a RAM disk unless --state-on-disk, a free port, the development secrets of .dev.vars.example,
+// logging at warn level, no devtools inspector proxy), a warm-up,
 // and autocannon against 1. GET /healthz, 2. CHECK_URL, 3. CREATE_USER and UPDATE_USER, then 4. a full sync
 // of 40 000 users pushed with bounded concurrency and checked user by user through the read API.
 // Every callback is a fresh valid event: its own nonce and timestamp, sealed and signed with the receiver's
 // own protocol code (bench/core.ts, bundled here with esbuild). Writes bench-results.json (git-ignored).
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
@@ -26,6 +27,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --sync-orgs N          organizations created first in the full sync (default 40)
   --sync-concurrency N   requests in flight during the full sync (default 16)
   --cpu-iterations N     iterations of the protocol loop (default 5000)
+  --state-on-disk        keep wrangler dev's local D1 and Durable Object state in the OS's temporary directory
+                         (default: under /dev/shm, a RAM disk, when it exists and is writable: local SQLite
+                         commits with fsync, and this VM's disk is not where production stores anything)
   --quick                small numbers everywhere (a smoke run, not a measurement)
   --out FILE             results file (default bench-results.json)
 `;
@@ -41,6 +45,7 @@ function parseArgs(argv) {
     syncConcurrency: 16,
     cpuIterations: 5000,
     warmupUsers: 2000,
+    stateOnDisk: false,
     out: "bench-results.json",
   };
   const names = {
@@ -58,6 +63,8 @@ function parseArgs(argv) {
       process.exit(0);
     } else if (a === "--quick") {
       Object.assign(o, { requests: 600, syncUsers: 1000, syncOrgs: 5, cpuIterations: 500, warmupUsers: 300 });
+    } else if (a === "--state-on-disk") {
+      o.stateOnDisk = true;
     } else if (a === "--out") {
       o.out = argv[++i];
     } else if (names[a]) {
@@ -156,18 +163,100 @@ function processes() {
 }
 
 /**
- * CPU time used so far by wrangler dev's processes (wrangler itself and its workerd children share one
- * process group): divided by the requests of a phase, what each request cost the local runtime, which
- * contention from other processes skews far less than requests per second. Null off Linux.
+ * What each of wrangler dev's processes is, told apart by command name and command line (PIDs change from
+ * run to run, these do not):
+ *   wrangler       wrangler's node process (the one startWranglerDev spawned; it leads the process group)
+ *   workerdProxy   the workerd listening on the dev port (`--socket-addr=entry=127.0.0.1:<port>`): wrangler's
+ *                  ProxyWorker, which holds requests during reloads and forwards each one to the Worker
+ *   workerdWorker  the workerd on an ephemeral port (`entry=…:0`, with `--inspector-addr`): this project's
+ *                  Worker, its D1 and its Durable Object
+ *   esbuild        wrangler's bundler services (idle once bundled)
+ *   other          anything else in the group
  */
-function groupCpuMs(pgid) {
-  try {
-    return processes()
-      .filter((p) => p.pgrp === pgid)
-      .reduce((sum, p) => sum + p.cpuMs, 0);
-  } catch {
-    return null;
+const ROLE_LABELS = { wrangler: "wrangler", workerdProxy: "workerd proxy", workerdWorker: "workerd worker", esbuild: "esbuild", other: "other" };
+const roles = new Map(); // pid -> { role, pid, command }
+
+function roleOf(p, dev) {
+  let known = roles.get(p.pid);
+  if (!known) {
+    let argv = [];
+    try {
+      argv = readFileSync(`/proc/${p.pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+    } catch {
+      // exited meanwhile
+    }
+    let role = "other";
+    if (p.pid === dev.pid) role = "wrangler";
+    else if (p.comm === "workerd") {
+      const entry = `:${dev.port}`;
+      role = argv.some((a) => a.startsWith("--socket-addr=entry=") && a.endsWith(entry)) ? "workerdProxy" : "workerdWorker";
+    } else if (p.comm === "esbuild") role = "esbuild";
+    known = { role, pid: p.pid, command: argv.join(" ") };
+    roles.set(p.pid, known);
   }
+  return known.role;
+}
+
+/**
+ * CPU time used so far: by each process of wrangler dev's process group (wrangler itself and its workerd
+ * and esbuild children; null off Linux), and by the bench's own process (autocannon, and the signing it
+ * does between full-sync chunks), with the time it was read.
+ */
+function cpuSnapshot(dev) {
+  let server = null;
+  try {
+    server = new Map(processes().filter((p) => p.pgrp === dev.pid).map((p) => [p.pid, p]));
+  } catch {
+    // no /proc
+  }
+  return { at: performance.now(), bench: cpuNow(), server };
+}
+
+/**
+ * CPU time between two snapshots, in ms and per request, by process role and for the bench itself:
+ * divided by the requests of a phase, what each request cost, which contention from other processes skews
+ * far less than requests per second. `serverMs` is wrangler dev's whole process group (a process that
+ * started in between counts from zero). `coresBusy`: all of it together, wrangler dev and the bench, over
+ * `busySeconds` of wall time (out of `machine.nproc` cores): the time to the last response of a phase, as
+ * the window itself runs on for up to a second of idling after it (autocannon's once-a-second tick).
+ */
+function cpuBetween(a, b, requests, dev, busySeconds = (b.at - a.at) / 1000) {
+  const windowMs = b.at - a.at;
+  const used = new Map(); // role -> ms
+  let serverMs = null;
+  if (a.server && b.server) {
+    serverMs = 0;
+    for (const [pid, p] of b.server) {
+      const role = roleOf(p, dev);
+      const delta = p.cpuMs - (a.server.get(pid)?.cpuMs ?? 0);
+      used.set(role, (used.get(role) ?? 0) + delta);
+      serverMs += delta;
+    }
+  }
+  const ms = {}; // in ROLE_LABELS order, only roles with a process, then the bench
+  for (const role of Object.keys(ROLE_LABELS)) if (used.has(role)) ms[role] = used.get(role);
+  ms.bench = b.bench - a.bench;
+  const perRequest = (v) => round(v / requests, 3);
+  return {
+    serverMs: round(serverMs, 1),
+    serverMsPerRequest: serverMs === null ? null : perRequest(serverMs),
+    windowSeconds: round(windowMs / 1000, 3),
+    coresBusy: round(((serverMs ?? 0) + ms.bench) / (busySeconds * 1000), 2),
+    ms: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, round(v, 1)])),
+    msPerRequest: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, perRequest(v)])),
+  };
+}
+
+/** The extra line under a phase's summary: CPU per request by process, and how busy the machine was. */
+function cpuLine(cpu, extra = "") {
+  const parts = [];
+  for (const [role, label] of Object.entries(ROLE_LABELS)) {
+    const v = cpu.msPerRequest[role];
+    if (v === undefined || ((role === "esbuild" || role === "other") && v < 0.005)) continue;
+    parts.push(`${label} ${v.toFixed(2)}`);
+  }
+  parts.push(`bench ${cpu.msPerRequest.bench.toFixed(2)}${extra}`);
+  return `${"".padEnd(14)}CPU ms/request: ${parts.join(", ")}   ${cpu.coresBusy} of ${machine.nproc} cores busy`;
 }
 
 /**
@@ -253,7 +342,7 @@ async function load(url, { method = "GET", bodies = null, amount, keep = null })
       replies.set(key, (replies.get(key) ?? 0) + 1);
     },
   };
-  const cpu0 = serverCpu();
+  const cpu0 = cpuSnapshot(dev);
   const started = performance.now();
   const result = await autocannon({
     url,
@@ -267,10 +356,11 @@ async function load(url, { method = "GET", bodies = null, amount, keep = null })
   // autocannon notices the end of an `amount` run on its once-a-second tick, so its own duration runs up to a
   // second long: the time to the last response is measured here instead.
   const seconds = (lastResponse - started) / 1000;
-  const cpu1 = serverCpu();
+  const cpu = cpuBetween(cpu0, cpuSnapshot(dev), total, dev, seconds);
   return {
     requests: total,
-    serverCpuMsPerRequest: cpu0 === null || cpu1 === null ? null : round((cpu1 - cpu0) / total, 3),
+    serverCpuMsPerRequest: cpu.serverMsPerRequest,
+    cpu,
     seconds: round(seconds, 3),
     rps: round(total / seconds, 1),
     latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
@@ -285,7 +375,10 @@ async function load(url, { method = "GET", bodies = null, amount, keep = null })
 function summary(name, r) {
   const bad = r.non2xx + r.errors + r.timeouts;
   const cpu = r.serverCpuMsPerRequest === null ? "" : `   ${r.serverCpuMsPerRequest.toFixed(2)} ms server CPU/request`;
-  return `${name.padEnd(13)} ${String(r.rps).padStart(8)} req/s   p50 ${String(r.latencyMs.p50).padStart(4)} ms   p99 ${String(r.latencyMs.p99).padStart(4)} ms${cpu}   ${r.requests} requests${bad ? `, ${bad} NOT OK: ${JSON.stringify(r.replies)}` : ""}`;
+  return (
+    `${name.padEnd(13)} ${String(r.rps).padStart(8)} req/s   p50 ${String(r.latencyMs.p50).padStart(4)} ms   p99 ${String(r.latencyMs.p99).padStart(4)} ms${cpu}   ${r.requests} requests${bad ? `, ${bad} NOT OK: ${JSON.stringify(r.replies)}` : ""}\n` +
+    cpuLine(r.cpu)
+  );
 }
 
 const strip = ({ kept, ...rest }) => rest;
@@ -346,15 +439,81 @@ for (const [where, m] of Object.entries(protocolCpu)) {
 
 // --- wrangler dev ----------------------------------------------------------------------------------
 
-log("bench: starting wrangler dev (fresh state, migrations applied, --log-level warn)");
-// wrangler's debug log (every inspector message it relays, tens of MB a run) goes to the bench's own
-// temporary directory, removed afterwards, instead of ~/.config/.wrangler/logs; the local data explorer
-// (which wraps every Durable Object class in dev) is off.
+/** "tmpfs" when `dir` is in memory (tmpfs or ramfs), "disk" otherwise, "unknown" when statfs fails. */
+function storageKind(dir) {
+  try {
+    const { type } = statfsSync(dir);
+    return type === 0x01021994 || type === 0x858458f6 ? "tmpfs" : "disk";
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * Where wrangler dev's fresh state (local D1 and the Durable Object's SQLite) goes. Under wrangler dev both
+ * commit every write to disk with fsync, which on this kind of VM costs more than the rest of a write
+ * (CREATE_USER about doubled with the state on /dev/shm); production D1 and Durable Objects get their
+ * durability from replicated storage, not from the disk of the machine running them. So by default the
+ * state goes to /dev/shm (a RAM disk) when it exists and is writable; --state-on-disk, or no usable
+ * /dev/shm, keeps the OS's temporary directory (what the browser test uses).
+ */
+function stateParent(onDisk) {
+  if (!onDisk) {
+    try {
+      accessSync("/dev/shm", constants.W_OK);
+      if (statSync("/dev/shm").isDirectory()) return "/dev/shm";
+    } catch {
+      // missing or read-only: fall back
+    }
+  }
+  return os.tmpdir();
+}
+
+const stateDir = stateParent(opts.stateOnDisk);
+const setup = {
+  // Where the state was asked to go (`requested`), and where it went: `kind` of the filesystem `parent` is on.
+  state: { requested: opts.stateOnDisk ? "disk" : "tmpfs", kind: storageKind(stateDir), parent: stateDir },
+  // wrangler dev's devtools inspector proxy (see below): off for the bench.
+  inspectorProxy: { enabled: false, disabledBy: "VSCODE_INSPECTOR_OPTIONS" },
+  logLevel: "warn",
+  localExplorer: false,
+  processes: [],
+};
+if (!opts.stateOnDisk && setup.state.kind !== "tmpfs") log(`bench: /dev/shm is missing or not writable: state on ${setup.state.kind} under ${stateDir}`);
+if (opts.stateOnDisk && setup.state.kind === "tmpfs") log(`bench: --state-on-disk, but ${stateDir} is itself a tmpfs`);
+
+log(
+  `bench: starting wrangler dev (fresh state on ${setup.state.kind} under ${stateDir}, migrations applied, ` +
+    "--log-level warn, devtools inspector proxy off)",
+);
+// wrangler's debug log goes to the bench's own temporary directory, removed afterwards, instead of
+// ~/.config/.wrangler/logs; the local data explorer (which wraps every Durable Object class in dev) is off.
 const logDir = mkdtempSync(path.join(os.tmpdir(), "oneaccess-bench-logs-"));
 const dev = await startWranglerDev({
   args: ["--log-level", "warn"],
-  env: { WRANGLER_LOG_PATH: logDir, X_LOCAL_EXPLORER: "false" },
+  stateDir,
+  env: {
+    WRANGLER_LOG_PATH: logDir,
+    X_LOCAL_EXPLORER: "false",
+    // No devtools inspector proxy. `wrangler dev` normally attaches one to the Worker (InspectorProxyWorker,
+    // for Chrome DevTools / VS Code): it sends `Network.enable`, so every request and every D1 subrequest
+    // becomes inspector events that workerd serialises and relays to wrangler's node process and its debug
+    // log, CPU the bench would otherwise charge to the receiver. It is local debugging only (nothing like it
+    // runs in production), and the bench debugs nothing (`--log-level warn`, no local explorer). wrangler
+    // 4.86's CLI has no flag for it: the one switch it honours is this variable, which it takes to mean "a
+    // VS Code JavaScript Debug Terminal attaches its own debugger" and then skips the proxy (`get
+    // inspectorEnabled()` in wrangler-dist/cli.js). Only the bench sets it; the browser test keeps wrangler's
+    // defaults.
+    VSCODE_INSPECTOR_OPTIONS: "{}",
+  },
 });
+try {
+  for (const p of processes()) if (p.pgrp === dev.pid) roleOf(p, dev);
+} catch {
+  // no /proc: no per-process figures
+}
+setup.processes = [...roles.values()].sort((a, b) => a.pid - b.pid);
+log(`bench: wrangler dev processes: ${setup.processes.map((p) => `${ROLE_LABELS[p.role]} ${p.pid}`).join(", ")}`);
 const stopDev = async () => {
   await dev.stop().catch(() => {});
   rmSync(logDir, { recursive: true, force: true });
@@ -365,7 +524,6 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   });
 }
 
-const serverCpu = () => groupCpuMs(dev.pid);
 const CALLBACK = `${dev.url}/callback`;
 const HEALTHZ = `${dev.url}/healthz`;
 const results = {};
@@ -422,6 +580,7 @@ try {
         `p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, ${s.retries} resent; afterwards ${s.check.present} present, ` +
         `${s.check.missing} missing, ${s.check.duplicates} duplicated`,
     );
+    log(cpuLine(s.cpu, ` (${s.cpu.msPerRequest.benchSigning.toFixed(2)} of it signing and sealing)`));
   }
 } catch (e) {
   failed = true;
@@ -474,14 +633,21 @@ async function fullSync() {
   let pushMs = 0;
   const failures = new Map();
   const replies = new Array(opts.syncUsers).fill(null); // reply text of user i's create
-  const cpu0 = serverCpu();
+  let signingMs = 0; // the bench's CPU spent signing and sealing bodies (OneAccess's work, not load generation)
+  const signed = async (make) => {
+    const c0 = cpuNow();
+    const made = await make();
+    signingMs += cpuNow() - c0;
+    return made;
+  };
+  const cpu0 = cpuSnapshot(dev);
   const wall0 = performance.now();
   const fail = (key) => failures.set(key, (failures.get(key) ?? 0) + 1);
 
   // Organizations first (a user's organizationId is the id the receiver answered).
   let t0 = performance.now();
   for (let i = 0; i < opts.syncOrgs; i++) {
-    const r = await post(CALLBACK, await factory.build("CREATE_ORGANIZATION", core.createOrganizationMessage(tag, i)));
+    const r = await post(CALLBACK, await signed(() => factory.build("CREATE_ORGANIZATION", core.createOrganizationMessage(tag, i))));
     const opened = await core.openReply(profile, r.text);
     const id = core.replyId(opened.plaintext);
     if (!id) throw new Error(`CREATE_ORGANIZATION answered ${r.status} ${r.text.slice(0, 200)}`);
@@ -491,7 +657,9 @@ async function fullSync() {
 
   for (let start = 0; start < opts.syncUsers; start += SYNC_CHUNK) {
     const count = Math.min(SYNC_CHUNK, opts.syncUsers - start);
-    const bodies = await factory.buildMany(count, (k) => ["CREATE_USER", core.createUserMessage(tag, "sync", start + k, orgIds[(start + k) % orgIds.length])]);
+    const bodies = await signed(() =>
+      factory.buildMany(count, (k) => ["CREATE_USER", core.createUserMessage(tag, "sync", start + k, orgIds[(start + k) % orgIds.length])]),
+    );
     t0 = performance.now();
     let next = 0;
     const run = autocannon({
@@ -530,7 +698,10 @@ async function fullSync() {
   }
   const seconds = pushMs / 1000;
   const wallSeconds = (performance.now() - wall0) / 1000;
-  const cpu1 = serverCpu();
+  const requests = opts.syncUsers + opts.syncOrgs;
+  const cpu = cpuBetween(cpu0, cpuSnapshot(dev), requests, dev);
+  cpu.ms.benchSigning = round(signingMs, 1);
+  cpu.msPerRequest.benchSigning = round(signingMs / requests, 3);
 
   const ids = new Map(); // username -> id from the reply
   for (let i = 0; i < opts.syncUsers; i++) {
@@ -558,7 +729,6 @@ async function fullSync() {
     if (n > 1) duplicates++;
   }
   latencies.sort((a, b) => a - b);
-  const requests = opts.syncUsers + opts.syncOrgs;
   return {
     users: opts.syncUsers,
     organizations: opts.syncOrgs,
@@ -567,7 +737,8 @@ async function fullSync() {
     wallSeconds: round(wallSeconds, 1),
     rps: round(requests / seconds, 1),
     latencyMs: { p50: round(percentile(latencies, 50), 1), p99: round(percentile(latencies, 99), 1) },
-    serverCpuMsPerRequest: cpu0 === null || cpu1 === null ? null : round((cpu1 - cpu0) / requests, 3),
+    serverCpuMsPerRequest: cpu.serverMsPerRequest,
+    cpu,
     retries,
     failures: Object.fromEntries(failures),
     check: { present: seen.size, missing, duplicates, everyUserExactlyOnce: missing === 0 && duplicates === 0 && seen.size === opts.syncUsers },
@@ -613,6 +784,9 @@ const out = {
     eventBytes: protocolIn.eventBytes,
     requestBytes: protocolIn.bodyBytes,
   },
+  // Every process seen in wrangler dev's group, a workerd started by a reload (a file under src/ changed
+  // during the run) included.
+  setup: { ...setup, processes: [...roles.values()].sort((a, b) => a.pid - b.pid) },
   phases: {
     healthz: strip(results.healthz),
     checkUrl: strip(results.checkUrl),

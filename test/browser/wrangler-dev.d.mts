@@ -28,6 +28,8 @@ export interface WranglerDevOptions {
   args?: string[];
   /** Extra environment variables for wrangler. */
   env?: Record<string, string>;
+  /** Where the temporary persistence directory is created (default the OS's temporary directory). */
+  stateDir?: string;
 }
 
 export declare function startWranglerDev(options?: WranglerDevOptions): Promise<WranglerDev>;

@@ -79,13 +79,20 @@ function runWrangler(args, cwd) {
  * Migrates a fresh local D1 in a temporary directory, starts `wrangler dev` on it and waits until
  * /healthz answers. `stop()` ends it (SIGTERM to wrangler, SIGKILL to its process group as a last resort)
  * and removes the directory. `options.args` are extra `wrangler dev` arguments (the bench adds
- * `--log-level warn`), `options.env` extra environment variables for wrangler.
+ * `--log-level warn`), `options.env` extra environment variables for wrangler, `options.stateDir` the
+ * directory the temporary persistence directory (local D1 and Durable Object storage) is created in
+ * (default the OS's temporary directory; the bench passes a tmpfs such as /dev/shm).
  */
 export async function startWranglerDev(options = {}) {
   const extraArgs = options.args ?? [];
   const env = { ...childEnv, ...(options.env ?? {}) };
-  const persistTo = makeTempDir("oneaccess-browser-state-");
-  runWrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], root);
+  const persistTo = mkdtempSync(path.join(options.stateDir ?? tmpdir(), "oneaccess-browser-state-"));
+  try {
+    runWrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], root);
+  } catch (e) {
+    removeDir(persistTo); // on a tmpfs it would hold memory until reboot
+    throw e;
+  }
 
   const port = await freePort();
   const inspectorPort = await freePort();
