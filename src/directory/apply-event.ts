@@ -2,12 +2,12 @@
 // then write the change and its audit row as ONE D1 batch. Storage errors are thrown, not caught, so the
 // caller answers 500, releases the replay reservation, and OneAccess's retry can succeed.
 //
-// Round trips: every read an event's decision may need goes to D1 as one batch (one round trip, one
-// consistent snapshot), then the writes as one batch. A create (user or organization) first tries the
-// common case in a single round trip: its reads, then its insert and audit row guarded by the facts under
-// which the rules insert (no row holds the username / code, no rename gave it up). When those facts hold the
-// insert happens and the event is done; when they do not, the guarded statements change nothing and the
-// event is decided from the reads of that same batch, as any other.
+// Round trips: a create (user or organization) first tries the common case, a key nobody holds, as one
+// batch of two statements: its insert and audit row, guarded by the facts under which the rules insert (no
+// row holds the username / code, no rename gave it up). When those facts hold the event is done in one
+// round trip; when they do not, the guarded statements change nothing and the event goes the general way.
+// The general way: every read the decision may need goes to D1 as one batch (one round trip, one
+// consistent snapshot), then the writes as one batch.
 //
 // Concurrency: two events for the same entity may interleave between the read and the batch. The batch
 // therefore starts with a statement asserting that everything read still holds (DirectoryReader); when it
@@ -111,12 +111,15 @@ export function forReplayStore(event: DirectoryEvent): DirectoryEvent {
 
 /** Applies one event as one D1 batch, the delivery row included. Throws when storage fails. */
 export async function applyEvent(db: DirectoryDb, event: DirectoryEvent, ctx: ApplyContext): Promise<ApplyOutcome> {
+  const speculation = speculativeCreate(db, event, ctx);
+  if (speculation) {
+    const [insert] = await db.batch(speculation.statements);
+    if (insert?.meta.changes === 1) return speculation.outcome;
+  }
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const reader = new DirectoryReader(db);
     const decide = plan(db, reader, event, ctx);
-    const speculation = attempt === 1 ? speculativeCreate(db, event, ctx) : null;
-    const guarded = await reader.run(speculation?.statements ?? []);
-    if (speculation && guarded[0]?.meta.changes === 1) return speculation.outcome;
+    await reader.run();
 
     const { outcome, writes } = decide();
     const check = reader.snapshotCheck();

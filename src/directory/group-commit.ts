@@ -16,22 +16,11 @@ import type { DirectoryDb } from "./store";
 /** Most event batches sent as one D1 batch (an event's batch is a handful of statements). */
 export const GROUP_MAX_BATCHES = 16;
 
-const handles = new WeakMap<D1Database, DirectoryDb>();
-
 /**
- * `db` with its `batch` shared by concurrent callers (see the top of this file); `prepare` as is. One
- * handle per binding, so every caller in this isolate shares it.
+ * A handle on `db` whose `batch` is shared by concurrent callers (see the top of this file); `prepare` as
+ * is. Calls share batches only through the same handle.
  */
 export function groupCommitting(db: D1Database): DirectoryDb {
-  let handle = handles.get(db);
-  if (!handle) {
-    handle = createHandle(db);
-    handles.set(db, handle);
-  }
-  return handle;
-}
-
-function createHandle(db: D1Database): DirectoryDb {
   const shared = coalesce<D1PreparedStatement[], D1Result[]>((batches) => runTogether(db, batches), {
     maxItems: GROUP_MAX_BATCHES,
     // Two in flight: one waiting at D1 while the other runs, and no event waits on another's round trip

@@ -160,8 +160,7 @@ const CHAIN_SQL = (target: string) => `WITH RECURSIVE chain(id) AS (
  * as long as what was read still holds. `snapshotCheck` re-runs them all inside the write batch.
  * (A row's `event_ts` is its version: every event that changes a row raises it.)
  *
- * Reads are queued, then `run` sends them all as ONE D1 batch (one round trip, one consistent snapshot),
- * optionally followed by statements that write (a speculative create, see apply-event.ts).
+ * Reads are queued, then `run` sends them all as ONE D1 batch (one round trip, one consistent snapshot).
  */
 export class DirectoryReader {
   private readonly expectations: Expectation[] = [];
@@ -236,17 +235,13 @@ export class DirectoryReader {
     return this.scalar("SELECT count(*) FROM users WHERE organization_id = ? AND deleted_at IS NULL", [orgId]) as Pending<number>;
   }
 
-  /**
-   * Runs every queued read, then `trailing`, as one batch (one round trip, one transaction), fills in the
-   * pending values, and returns the results of `trailing`.
-   */
-  async run(trailing: D1PreparedStatement[] = []): Promise<D1Result[]> {
+  /** Runs every queued read as one batch (one round trip, one transaction) and fills in the pending values. */
+  async run(): Promise<void> {
     const queued = this.queued.splice(0);
-    if (queued.length === 0 && trailing.length === 0) return [];
+    if (queued.length === 0) return;
     // Even a single read goes as a batch: concurrent events' batches share a round trip (group-commit.ts).
-    const results = await this.db.batch([...queued.map((q) => q.statement), ...trailing]);
+    const results = await this.db.batch(queued.map((q) => q.statement));
     queued.forEach((q, i) => q.settle((results[i]?.results ?? []) as Rows));
-    return results.slice(queued.length);
   }
 
   /** One statement asserting every read still holds; the trigger aborts the whole batch otherwise. */

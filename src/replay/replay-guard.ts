@@ -5,12 +5,19 @@
 import { DurableObject } from "cloudflare:workers";
 import { applyEvent, recordDelivery, type ApplyOutcome } from "../directory/apply-event";
 import { groupCommitting } from "../directory/group-commit";
+import type { DirectoryDb } from "../directory/store";
 import type { GuardedEvent, GuardedOutcome, GuardedWork, Reservation, StoredReply } from "./types";
 
 /** A reservation not committed within this long is taken to be abandoned (its Worker died mid-flight). */
 export const LEASE_MS = 30_000;
-/** Expired rows removed inline by each reserve, so storage stays bounded even if an alarm is late. */
-export const INLINE_PURGE = 32;
+/**
+ * Expired rows are also removed inline, so storage stays bounded even if an alarm is late: up to
+ * INLINE_PURGE rows by one reserve in every INLINE_PURGE_EVERY (the first of each run of them), which on
+ * average removes far more rows than reserves add. Not on every reserve: the purge statement costs about
+ * as much as the reserve itself, and at steady state it finds nothing.
+ */
+export const INLINE_PURGE = 256;
+export const INLINE_PURGE_EVERY = 8;
 /** Most rows one alarm run deletes; if more are expired, the alarm re-arms at once to continue. */
 export const ALARM_PURGE_MAX = 5_000;
 /**
@@ -37,6 +44,9 @@ export class ReplayGuard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** When the next purge alarm is due, as far as this instance knows (null: none scheduled). */
   private alarmAt: number | null = null;
+  /** Reserves left before the next inline purge (0: this one purges). */
+  private reservesUntilPurge = 0;
+  private shared: { db: D1Database; handle: DirectoryDb } | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -71,11 +81,32 @@ export class ReplayGuard extends DurableObject<Env> {
     const expiresAt = now + Math.ceil(ttlMs);
 
     // --- atomic section: no await until the end of it -------------------------------------------------
-    const row = this.sql
-      .exec<Row>("SELECT body_hash, state, code, message, plaintext, lease, reserved_at, expires_at FROM nonces WHERE nonce = ?", nonce)
-      .toArray()[0];
+    // The common case, a nonce never seen (or expired but not purged yet), is one statement: the insert
+    // succeeds. Only when a live row holds the nonce is it read, to say why it cannot be processed.
+    let lease = crypto.randomUUID();
+    const inserted = this.sql
+      .exec(
+        `INSERT INTO nonces (nonce, body_hash, state, lease, reserved_at, expires_at) VALUES (?, ?, 'reserved', ?, ?, ?)
+         ON CONFLICT (nonce) DO UPDATE SET body_hash = excluded.body_hash, state = 'reserved', code = NULL,
+           message = NULL, plaintext = NULL, lease = excluded.lease, reserved_at = excluded.reserved_at,
+           expires_at = excluded.expires_at
+         WHERE nonces.expires_at <= ?
+         RETURNING 1`,
+        nonce,
+        bodyHash,
+        lease,
+        now,
+        expiresAt,
+        now,
+      )
+      .toArray().length;
     let result: Reservation;
-    if (row && row.expires_at > now) {
+    if (inserted === 1) {
+      result = { state: "fresh", lease };
+    } else {
+      const row = this.sql
+        .exec<Row>("SELECT body_hash, state, code, message, plaintext, lease, reserved_at, expires_at FROM nonces WHERE nonce = ?", nonce)
+        .one();
       if (row.body_hash !== bodyHash) {
         result = { state: "conflict" };
       } else if (row.state === "committed") {
@@ -85,27 +116,16 @@ export class ReplayGuard extends DurableObject<Env> {
       } else {
         // The holder is presumed dead: take the lease over. The row keeps its expiry (measured from the
         // first sight of the nonce, which is what the timestamp window is measured against).
-        const lease = crypto.randomUUID();
+        lease = crypto.randomUUID();
         this.sql.exec("UPDATE nonces SET reserved_at = ?, lease = ? WHERE nonce = ?", now, lease, nonce);
         result = { state: "fresh", lease };
       }
-    } else {
-      // Unknown, or expired but not purged yet: a first sight.
-      const lease = crypto.randomUUID();
-      this.sql.exec(
-        `INSERT INTO nonces (nonce, body_hash, state, lease, reserved_at, expires_at) VALUES (?, ?, 'reserved', ?, ?, ?)
-         ON CONFLICT (nonce) DO UPDATE SET body_hash = excluded.body_hash, state = 'reserved', code = NULL,
-           message = NULL, plaintext = NULL, lease = excluded.lease, reserved_at = excluded.reserved_at,
-           expires_at = excluded.expires_at`,
-        nonce,
-        bodyHash,
-        lease,
-        now,
-        expiresAt,
-      );
-      result = { state: "fresh", lease };
     }
-    this.purge(now, INLINE_PURGE);
+    if (this.reservesUntilPurge === 0) {
+      this.purge(now, INLINE_PURGE);
+      this.reservesUntilPurge = INLINE_PURGE_EVERY;
+    }
+    this.reservesUntilPurge--;
     // --- end of atomic section ------------------------------------------------------------------------
 
     if (result.state === "fresh") {
@@ -196,7 +216,7 @@ export class ReplayGuard extends DurableObject<Env> {
   /** The directory binding is read on each call (tests swap it to inject D1 faults). */
   private async perform(work: GuardedWork, nonce: string): Promise<ApplyOutcome> {
     const db = this.env.DB;
-    if (work.kind === "apply") return applyEvent(groupCommitting(db), work.event, work.context);
+    if (work.kind === "apply") return applyEvent(this.directory(db), work.event, work.context);
     const outcome: ApplyOutcome = { code: work.code, message: work.message, replyData: "", entityId: null };
     await recordDelivery(db, {
       receivedAtMs: work.receivedAtMs,
@@ -228,6 +248,15 @@ export class ReplayGuard extends DurableObject<Env> {
     this.alarmAt = next;
     if (next === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(next);
+  }
+
+  /**
+   * This object's group-committing handle on `db`: batches are shared between this object's own calls
+   * only, never with another object's (another shard may run in the same isolate).
+   */
+  private directory(db: D1Database): DirectoryDb {
+    if (this.shared?.db !== db) this.shared = { db, handle: groupCommitting(db) };
+    return this.shared.handle;
   }
 
   /** Row count, for tests and the operator page. */

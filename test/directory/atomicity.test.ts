@@ -36,7 +36,7 @@ function withBatch(batch: Batch): D1Database {
 /**
  * Runs `interlude` once, just before the event's `beforeBatch`-th batch. An event reads in its first batch
  * and writes in its second, so the default lands another event between this one's read and write. A
- * create's first batch already holds its guarded insert: `beforeBatch` 1 lands the other event before it.
+ * create's first batch is its guarded insert: `beforeBatch` 1 lands the other event before it.
  */
 function withInterlude(interlude: () => Promise<unknown>, beforeBatch = 2): D1Database {
   let batches = 0;

@@ -3,7 +3,7 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ALARM_PURGE_MAX, INLINE_PURGE, LEASE_MS, PURGE_INTERVAL_MS, type ReplayGuard } from "../../src/replay/replay-guard";
+import { ALARM_PURGE_MAX, INLINE_PURGE, INLINE_PURGE_EVERY, LEASE_MS, PURGE_INTERVAL_MS, type ReplayGuard } from "../../src/replay/replay-guard";
 import type { Reservation, StoredReply } from "../../src/replay/types";
 import { randomNonce } from "../sender/oneaccess-sender";
 
@@ -328,14 +328,19 @@ describe("expiry and purge", () => {
     expect(await alarmOf(g)).toBeNull();
   });
 
-  it("each reserve also purges a few expired rows, so storage stays bounded even without alarms", async () => {
+  it("one reserve in every INLINE_PURGE_EVERY also purges expired rows, so storage stays bounded even without alarms", async () => {
     const g = freshGuard();
     await seed(g, "stale", 3 * INLINE_PURGE, Date.now() - 1_000);
-    for (let i = 1; i <= 3; i++) {
-      await g.reserve(randomNonce(), HASH_A, TTL);
-      expect(await g.size()).toBe(3 * INLINE_PURGE - i * INLINE_PURGE + i);
-    }
-    // Under any load, rows are bounded by the live ones: each reserve adds at most one and removes up to INLINE_PURGE.
+    // The first reserve of a fresh instance purges; the next INLINE_PURGE_EVERY - 1 do not.
+    await g.reserve(randomNonce(), HASH_A, TTL);
+    expect(await g.size()).toBe(2 * INLINE_PURGE + 1);
+    for (let i = 2; i <= INLINE_PURGE_EVERY; i++) await g.reserve(randomNonce(), HASH_A, TTL);
+    expect(await g.size()).toBe(2 * INLINE_PURGE + INLINE_PURGE_EVERY);
+    await g.reserve(randomNonce(), HASH_A, TTL);
+    expect(await g.size()).toBe(INLINE_PURGE + INLINE_PURGE_EVERY + 1);
+    // Under any load, rows are bounded by the live ones: every INLINE_PURGE_EVERY reserves add at most that
+    // many and remove up to INLINE_PURGE.
+    expect(INLINE_PURGE).toBeGreaterThan(INLINE_PURGE_EVERY);
   });
 
   it("a reserve with an earlier expiry than the armed alarm moves the alarm earlier", async () => {
