@@ -4,6 +4,7 @@ import { cbcKeyBytes } from "./protocol/cbc";
 import type { EncryptionAlgorithm, ProtocolSettings } from "./protocol/callback";
 import { GCM_LAYOUTS, isValidGcmKey, type GcmLayoutSetting } from "./protocol/gcm";
 import type { SignatureAlgorithm } from "./protocol/signature";
+import { LOG_LEVELS, type LogLevel } from "./http/log";
 
 export type PasswordPolicy = "drop" | "pbkdf2";
 
@@ -15,6 +16,8 @@ export interface Config {
   directoryApiToken: string | null;
   /** Days an audit row (`deliveries`) is kept before the scheduled trim deletes it. */
   auditRetentionDays: number;
+  /** Which callback log lines are written (http/log.ts). */
+  logLevel: LogLevel;
   /** Names of secrets whose `*_PREVIOUS` twin is set: a rotation is in progress. */
   rotations: string[];
   /** Operator warnings that are not errors (signing or encryption turned off). */
@@ -116,6 +119,7 @@ export function readConfig(env: RawEnv): ConfigResult {
   const replayShards = integer(env, "REPLAY_SHARDS", 4, 1, 256, problems);
   const directoryApiToken = text(env, "DIRECTORY_API_TOKEN") ?? null;
   const auditRetentionDays = readAuditRetentionDays(env, problems);
+  const logLevel = choice<LogLevel>(env, "LOG_LEVEL", LOG_LEVELS, "log", problems);
 
   if (problems.length > 0) return { ok: false, problems };
   return {
@@ -127,6 +131,7 @@ export function readConfig(env: RawEnv): ConfigResult {
       replayShards,
       directoryApiToken,
       auditRetentionDays,
+      logLevel,
       rotations,
       warnings,
     },
@@ -150,6 +155,7 @@ const NAMES = [
   "MAX_BODY_BYTES",
   "REPLAY_SHARDS",
   "AUDIT_RETENTION_DAYS",
+  "LOG_LEVEL",
 ] as const;
 
 let cached: { fingerprint: string; result: ConfigResult } | undefined;

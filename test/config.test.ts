@@ -47,6 +47,7 @@ describe("readConfig", () => {
         PASSWORD_POLICY: "plain",
         MAX_BODY_BYTES: "12kb",
         REPLAY_SHARDS: "0",
+        LOG_LEVEL: "verbose",
       }),
     ).toEqual([
       "ONEACCESS_SIGNATURE",
@@ -56,6 +57,7 @@ describe("readConfig", () => {
       "PASSWORD_POLICY",
       "MAX_BODY_BYTES",
       "REPLAY_SHARDS",
+      "LOG_LEVEL",
     ]);
   });
 

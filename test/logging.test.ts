@@ -200,3 +200,50 @@ describe("one structured line per callback, nothing secret in it", () => {
     expect(captured[0]!.text).not.toContain(SENTINELS.password);
   });
 });
+
+describe("LOG_LEVEL: which lines are written", () => {
+  async function linesOf(request: Request, overrides: Record<string, unknown>) {
+    captured = [];
+    const res = await callWorker(request, overrides);
+    return { res, lines: [...captured] };
+  }
+  const wrongBearer = async () => {
+    const { envelope } = await buildRequest(CALLBACK_URL, p, "CHECK_URL", SENTINELS.random);
+    return toRequest(CALLBACK_URL, { ...p, bearer: SENTINELS.wrongBearer }, JSON.stringify(envelope));
+  };
+  const broken = { idFromName: () => { throw new TypeError("binding broke"); } };
+
+  it("warn: applied and echoed callbacks write nothing; a refusal and a 500 still write their line", async () => {
+    const warn = { ...env, LOG_LEVEL: "warn" };
+    const check = await linesOf((await buildRequest(CALLBACK_URL, p, "CHECK_URL", SENTINELS.random)).request, warn);
+    expect(check.res.status).toBe(200);
+    expect(check.lines).toEqual([]);
+    const created = await linesOf((await buildRequest(CALLBACK_URL, p, "CREATE_USER", userPayload("level-warn"))).request, warn);
+    expect(created.res.status).toBe(200);
+    expect(created.lines).toEqual([]);
+    const refused = await linesOf(await wrongBearer(), warn);
+    expect(refused.res.status).toBe(401);
+    expect(refused.lines.map((l) => l.level)).toEqual(["warn"]);
+    const failed = await linesOf((await buildRequest(CALLBACK_URL, p, "CREATE_USER", userPayload("level-warn-500"))).request, { ...warn, REPLAY_GUARD: broken });
+    expect(failed.res.status).toBe(500);
+    expect(failed.lines.map((l) => l.level)).toEqual(["error"]);
+  });
+
+  it("error: only 5xx lines", async () => {
+    const error = { ...env, LOG_LEVEL: "error" };
+    const refused = await linesOf(await wrongBearer(), error);
+    expect(refused.res.status).toBe(401);
+    expect(refused.lines).toEqual([]);
+    const failed = await linesOf((await buildRequest(CALLBACK_URL, p, "CREATE_USER", userPayload("level-error-500"))).request, { ...error, REPLAY_GUARD: broken });
+    expect(failed.res.status).toBe(500);
+    expect(failed.lines.map((l) => l.level)).toEqual(["error"]);
+    expect(JSON.parse(failed.lines[0]!.text)).toMatchObject({ msg: "callback", code: "500" });
+  });
+
+  it("log (the default, also when unset): every callback writes its line", async () => {
+    const check = await linesOf((await buildRequest(CALLBACK_URL, p, "CHECK_URL", SENTINELS.random)).request, { ...env, LOG_LEVEL: "log" });
+    expect(check.lines.map((l) => l.level)).toEqual(["log"]);
+    const unset = await linesOf((await buildRequest(CALLBACK_URL, p, "CHECK_URL", SENTINELS.random)).request, { ...env, LOG_LEVEL: "" });
+    expect(unset.lines.map((l) => l.level)).toEqual(["log"]);
+  });
+});

@@ -1,6 +1,7 @@
 // POST /callback: the order of checks is the contract's, and a 200 is sent only once the change and its
 // replay record are durable.
 import { Hono, type Context } from "hono";
+import type { Config } from "../config";
 import { forReplayStore, passwordWrite, recordDelivery, type ApplyContext } from "../directory/apply-event";
 import { checkBearer, authenticateEnvelope, openEnvelope, sealReply, type Opened, type SealContext } from "../protocol/callback";
 import { sha256, toHex } from "../protocol/codec";
@@ -39,7 +40,9 @@ function refusalLine(failure: Failure, started: number, eventType: string | null
 }
 
 function refuse(c: Context<AppEnv>, failure: Failure, started: number, eventType: string | null = null, extra: LineExtras = {}) {
-  logCallback(refusalLine(failure, started, eventType, extra));
+  // A 405 is answered without loading the configuration (no middleware on that route): default level.
+  const config = c.get("config") as Config | undefined;
+  logCallback(refusalLine(failure, started, eventType, extra), config?.logLevel);
   return answer(c, { ...toWire(failure), data: "" }, failure.kind === "method-not-allowed" ? { Allow: "POST" } : undefined);
 }
 
@@ -158,7 +161,7 @@ async function handle(c: Context<AppEnv>, started: number) {
     shard,
     durationMs: Date.now() - started,
     previousKeys: keysUsed(seal),
-  });
+  }, config.logLevel);
   return answer(c, reply);
 }
 
@@ -212,7 +215,7 @@ async function resend(
     shard,
     durationMs: Date.now() - started,
     previousKeys: keysUsed(seal),
-  });
+  }, c.get("config").logLevel);
   return answer(c, reply);
 }
 
@@ -229,7 +232,8 @@ function replyEntityId(plaintext: string): string | null {
 
 /** CHECK_URL: echo the random string, re-sealed. No replay record: answering it changes nothing. */
 async function checkUrl(c: Context<AppEnv>, envelope: Envelope, started: number, keysUsed: KeysUsed) {
-  const settings = c.get("config").protocol;
+  const config = c.get("config");
+  const settings = config.protocol;
   const opened = await openEnvelope(settings, envelope);
   // The audit row is written off the response path, and the request's one log line after it, saying
   // whether the row was written (a failure is logged, not answered). A failed CHECK_URL is the first thing
@@ -237,8 +241,8 @@ async function checkUrl(c: Context<AppEnv>, envelope: Envelope, started: number,
   const auditThenLog = (code: string, message: string, line: CallbackLogLine) =>
     c.executionCtx.waitUntil(
       recordDelivery(c.env.DB, delivery(envelope, { code, message, entityId: null }, started)).then(
-        () => logCallback({ ...line, audit: "written" }),
-        (e) => logCallback({ ...line, audit: "failed", reason: line.reason ?? `audit write failed: ${errorName(e)}` }),
+        () => logCallback({ ...line, audit: "written" }, config.logLevel),
+        (e) => logCallback({ ...line, audit: "failed", reason: line.reason ?? `audit write failed: ${errorName(e)}` }, config.logLevel),
       ),
     );
   if (!opened.ok || opened.value.event.type !== "CHECK_URL") {

@@ -18,8 +18,21 @@ export interface CallbackLogLine {
   audit?: "written" | "failed";
 }
 
-/** Writes the line; the fields every line has are always present, null when they do not apply. */
-export function logCallback(line: CallbackLogLine): void {
+/**
+ * LOG_LEVEL: which callback lines are written. `log` (default) writes every one; `warn` only refusals,
+ * failed audit writes and 5xx; `error` only 5xx. Fewer lines cost less: each is billed by Workers Logs, and
+ * under `wrangler dev` each is piped to and parsed by the wrangler process.
+ */
+export type LogLevel = "log" | "warn" | "error";
+export const LOG_LEVELS: readonly LogLevel[] = ["log", "warn", "error"];
+
+/**
+ * Writes the line if its level reaches `threshold`; the fields every line has are always present, null
+ * when they do not apply.
+ */
+export function logCallback(line: CallbackLogLine, threshold: LogLevel = "log"): void {
+  const level: LogLevel = Number(line.code) >= 500 ? "error" : line.code !== "200" || line.audit === "failed" ? "warn" : "log";
+  if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(threshold)) return;
   const { previousKeys, ...rest } = line;
   const record = {
     msg: "callback",
@@ -29,7 +42,5 @@ export function logCallback(line: CallbackLogLine): void {
     shard: line.shard ?? null,
     ...(previousKeys && previousKeys.length > 0 ? { previousKeys } : {}),
   };
-  if (Number(line.code) >= 500) console.error(JSON.stringify(record));
-  else if (line.code !== "200" || line.audit === "failed") console.warn(JSON.stringify(record));
-  else console.log(JSON.stringify(record));
+  console[level](JSON.stringify(record));
 }
