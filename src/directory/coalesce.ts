@@ -1,7 +1,7 @@
 // Group commit: under load, many callers each waiting on their own D1 round trip cost far more than one
-// round trip carrying all their work. Used for the audit rows written outside an event's batch (CHECK_URL,
-// refused payloads; apply-event.ts) and for the event batches themselves (group-commit.ts). Nothing is
-// added at low load: a call with nothing in flight before it goes out at once, alone.
+// round trip carrying all their work. Used for the audit rows of CHECK_URL, written after the reply
+// (apply-event.ts), and for the event batches themselves (group-commit.ts). Unless asked to linger, it
+// adds nothing at low load: a call with nothing in flight before it goes out at once, alone.
 //
 // How: a call joins the open batch, which goes out as soon as the batch `maxInFlight` places before it has
 // settled; calls that arrive meanwhile join it (up to `maxItems`, then a new batch opens behind it). Each
@@ -18,6 +18,11 @@ export interface CoalescerOptions {
    * while the other runs.
    */
   maxInFlight?: number;
+  /**
+   * A batch stays open at least this long (default 0) so that more calls join it: for work off the response
+   * path (audit rows written under `waitUntil`), where the wait costs nothing a client sees.
+   */
+  lingerMs?: number;
   /**
    * A batch waits this long at most for the one before it: should the request that runs a batch be torn
    * down mid-write (its promise then never settles), the batches behind it still go out.
@@ -56,7 +61,8 @@ export function coalesce<T, R>(run: (items: T[]) => Promise<ItemOutcome<R>[]>, o
       open.items.push(item);
       return answer(open, open.items.length - 1);
     }
-    const turn = unsettled >= maxInFlight && recent.length > 0 ? settledOrTimeout(recent[0]!, options.maxWaitMs) : Promise.resolve();
+    const previous = unsettled >= maxInFlight && recent.length > 0 ? settledOrTimeout(recent[0]!, options.maxWaitMs) : Promise.resolve();
+    const turn = options.lingerMs ? Promise.all([previous, delay(options.lingerMs)]) : previous;
     unsettled++;
     const batch: Batch = { items: [item], outcomes: Promise.resolve([]) };
     batch.outcomes = (async () => {
@@ -96,4 +102,8 @@ async function settledOrTimeout(promise: Promise<unknown>, ms: number): Promise<
   } finally {
     if (timer !== undefined) clearTimeout(timer);
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

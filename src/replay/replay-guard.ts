@@ -3,9 +3,9 @@
 // them, so no other call on the same object can interleave (the object is single-threaded; an await would
 // be the only place another request could slip in).
 import { DurableObject } from "cloudflare:workers";
-import { applyEvent, recordDelivery, type ApplyOutcome } from "../directory/apply-event";
+import { applyEvent, type ApplyOutcome } from "../directory/apply-event";
 import { groupCommitting } from "../directory/group-commit";
-import type { DirectoryDb } from "../directory/store";
+import { insertDelivery, type DirectoryDb } from "../directory/store";
 import type { GuardedEvent, GuardedOutcome, GuardedWork, Reservation, StoredReply } from "./types";
 
 /** A reservation not committed within this long is taken to be abandoned (its Worker died mid-flight). */
@@ -218,15 +218,19 @@ export class ReplayGuard extends DurableObject<Env> {
     const db = this.env.DB;
     if (work.kind === "apply") return applyEvent(this.directory(db), work.event, work.context);
     const outcome: ApplyOutcome = { code: work.code, message: work.message, replyData: "", entityId: null };
-    await recordDelivery(db, {
-      receivedAtMs: work.receivedAtMs,
-      eventType: work.eventType,
-      nonce,
-      code: work.code,
-      message: work.message,
-      entityId: null,
-      durationMs: Date.now() - work.receivedAtMs,
-    });
+    // The refusal's audit row, before the reply is recorded: its own batch, shared like any event's.
+    const directory = this.directory(db);
+    await directory.batch([
+      insertDelivery(directory, {
+        receivedAtMs: work.receivedAtMs,
+        eventType: work.eventType,
+        nonce,
+        code: work.code,
+        message: work.message,
+        entityId: null,
+        durationMs: Date.now() - work.receivedAtMs,
+      }),
+    ]);
     return outcome;
   }
 

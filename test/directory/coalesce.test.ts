@@ -89,4 +89,17 @@ describe("coalesceWrites", () => {
     w.calls[1]!.finish();
     await expect(second).resolves.toBeUndefined();
   });
+
+  it("lingerMs keeps a batch open that long, even with nothing in flight, so later calls join it", async () => {
+    const w = manualWriter();
+    const submit = coalesceWrites(w.write, { maxItems: 10, maxWaitMs: 5_000, lingerMs: 40 });
+    const first = submit(1);
+    await new Promise((r) => setTimeout(r, 10));
+    const second = submit(2);
+    expect(w.calls).toHaveLength(0); // 10 ms: still open
+    await new Promise((r) => setTimeout(r, 60));
+    expect(w.calls.map((c) => c.items)).toEqual([[1, 2]]);
+    w.calls[0]!.finish();
+    await Promise.all([first, second]);
+  });
 });
