@@ -23,9 +23,9 @@ export const GROUP_MAX_BATCHES = 16;
 export function groupCommitting(db: D1Database): DirectoryDb {
   const shared = coalesce<D1PreparedStatement[], D1Result[]>((batches) => runTogether(db, batches), {
     maxItems: GROUP_MAX_BATCHES,
-    // Two in flight: one waiting at D1 while the other runs, and no event waits on another's round trip
-    // alone (a test's event sent from inside another's batch included).
-    maxInFlight: 2,
+    // One in flight: everything that arrives meanwhile goes in the next (the fewer round trips, the more
+    // events a second; a local D1 round trip costs far more CPU than the statements in it).
+    maxInFlight: 1,
     maxWaitMs: 5_000,
   });
   return {

@@ -63,16 +63,14 @@ describe("groupCommitting", () => {
     expect(sizes).toEqual([9, 2, 2, 3, 2]); // the shared batch, rolled back; then each alone
   });
 
-  it("a batch sent while two are in flight waits, and carries everything that arrived meanwhile", async () => {
+  it("a batch sent while one is in flight waits for it, and carries everything that arrived meanwhile", async () => {
     const { binding, sizes } = countingDb();
     const shared = groupCommitting(binding);
     const first = shared.batch(rowAndCount(shared, "group-commit-wave-a"));
-    await Promise.resolve().then(() => undefined);
-    const second = shared.batch(rowAndCount(shared, "group-commit-wave-b"));
-    await Promise.resolve().then(() => undefined);
-    const later = ["c", "d", "e"].map((x) => shared.batch(rowAndCount(shared, `group-commit-wave-${x}`)));
-    await Promise.all([first, second, ...later]);
-    expect(sizes).toEqual([2, 2, 6]);
+    await Promise.resolve().then(() => undefined); // the first batch closes and goes out
+    const later = ["b", "c", "d", "e"].map((x) => shared.batch(rowAndCount(shared, `group-commit-wave-${x}`)));
+    await Promise.all([first, ...later]);
+    expect(sizes).toEqual([2, 8]);
   });
 
   it("through the Worker: concurrent creates share D1 round trips, and each user exists exactly once", async () => {
