@@ -28,6 +28,17 @@ export interface CoalescerOptions {
    * down mid-write (its promise then never settles), the batches behind it still go out.
    */
   maxWaitMs: number;
+  /**
+   * A call whose batch has not settled this long after it joined fails with `CoalescedTimeout` (default:
+   * it waits as long as the batch does). Its batch is sent from another caller's request: should that
+   * request be torn down mid-write, this caller still gets an answer, the same as a lost storage reply
+   * (the event answers 500 and OneAccess's retry finds out what was written).
+   */
+  itemTimeoutMs?: number;
+}
+
+export class CoalescedTimeout extends Error {
+  override name = "CoalescedTimeout";
 }
 
 /** What one item of a coalesced call came to. */
@@ -50,7 +61,8 @@ export function coalesce<T, R>(run: (items: T[]) => Promise<ItemOutcome<R>[]>, o
   let unsettled = 0;
 
   const answer = async (batch: Batch, index: number): Promise<R> => {
-    const outcome = (await batch.outcomes)[index];
+    const outcomes = options.itemTimeoutMs === undefined ? batch.outcomes : withTimeout(batch.outcomes, options.itemTimeoutMs);
+    const outcome = (await outcomes)[index];
     if (outcome === undefined) throw new Error("coalesced call answered no outcome for an item");
     if (!outcome.ok) throw outcome.error;
     return outcome.value;
@@ -106,4 +118,16 @@ async function settledOrTimeout(promise: Promise<unknown>, ms: number): Promise<
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function withTimeout<V>(promise: Promise<V>, ms: number): Promise<V> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CoalescedTimeout(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
 }

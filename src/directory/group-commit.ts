@@ -16,17 +16,32 @@ import type { DirectoryDb } from "./store";
 /** Most event batches sent as one D1 batch (an event's batch is a handful of statements). */
 export const GROUP_MAX_BATCHES = 16;
 
+const handles = new WeakMap<D1Database, DirectoryDb>();
+
 /**
- * A handle on `db` whose `batch` is shared by concurrent callers (see the top of this file); `prepare` as
- * is. Calls share batches only through the same handle.
+ * A handle on `db` whose `batch` is shared by every concurrent caller in this isolate (see the top of this
+ * file): the replay objects of all shards that run here, so the more events arrive at once, the fewer
+ * round trips. `prepare` as is.
  */
 export function groupCommitting(db: D1Database): DirectoryDb {
+  let handle = handles.get(db);
+  if (!handle) {
+    handle = createHandle(db);
+    handles.set(db, handle);
+  }
+  return handle;
+}
+
+function createHandle(db: D1Database): DirectoryDb {
   const shared = coalesce<D1PreparedStatement[], D1Result[]>((batches) => runTogether(db, batches), {
     maxItems: GROUP_MAX_BATCHES,
     // One in flight: everything that arrives meanwhile goes in the next (the fewer round trips, the more
     // events a second; a local D1 round trip costs far more CPU than the statements in it).
     maxInFlight: 1,
     maxWaitMs: 5_000,
+    // A batch is sent from the request of its first caller, which may belong to another shard's object:
+    // should that object be reset mid-write, the others' events answer 500 (retried) rather than hang.
+    itemTimeoutMs: 15_000,
   });
   return {
     prepare: (query: string) => db.prepare(query),

@@ -5,7 +5,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { applyEvent, type ApplyOutcome } from "../directory/apply-event";
 import { groupCommitting } from "../directory/group-commit";
-import { insertDelivery, type DirectoryDb } from "../directory/store";
+import { insertDelivery } from "../directory/store";
 import type { GuardedEvent, GuardedOutcome, GuardedWork, Reservation, StoredReply } from "./types";
 
 /** A reservation not committed within this long is taken to be abandoned (its Worker died mid-flight). */
@@ -46,7 +46,6 @@ export class ReplayGuard extends DurableObject<Env> {
   private alarmAt: number | null = null;
   /** Reserves left before the next inline purge (0: this one purges). */
   private reservesUntilPurge = 0;
-  private shared: { db: D1Database; handle: DirectoryDb } | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -216,10 +215,10 @@ export class ReplayGuard extends DurableObject<Env> {
   /** The directory binding is read on each call (tests swap it to inject D1 faults). */
   private async perform(work: GuardedWork, nonce: string): Promise<ApplyOutcome> {
     const db = this.env.DB;
-    if (work.kind === "apply") return applyEvent(this.directory(db), work.event, work.context);
+    if (work.kind === "apply") return applyEvent(groupCommitting(db), work.event, work.context);
     const outcome: ApplyOutcome = { code: work.code, message: work.message, replyData: "", entityId: null };
     // The refusal's audit row, before the reply is recorded: its own batch, shared like any event's.
-    const directory = this.directory(db);
+    const directory = groupCommitting(db);
     await directory.batch([
       insertDelivery(directory, {
         receivedAtMs: work.receivedAtMs,
@@ -252,15 +251,6 @@ export class ReplayGuard extends DurableObject<Env> {
     this.alarmAt = next;
     if (next === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(next);
-  }
-
-  /**
-   * This object's group-committing handle on `db`: batches are shared between this object's own calls
-   * only, never with another object's (another shard may run in the same isolate).
-   */
-  private directory(db: D1Database): DirectoryDb {
-    if (this.shared?.db !== db) this.shared = { db, handle: groupCommitting(db) };
-    return this.shared.handle;
   }
 
   /** Row count, for tests and the operator page. */

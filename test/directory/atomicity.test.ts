@@ -14,7 +14,7 @@ import {
   liveOrg,
   liveUser,
   nextTimestamp,
-  noncesOnTwoShards,
+  ownBinding,
   send,
   sendForId,
   userRow,
@@ -111,12 +111,11 @@ describe("concurrent events for the same entities", () => {
   it("two moves that together would close a cycle: the second to write is decided again and refused", async () => {
     const a = await createOrg("race-a", "A");
     const b = await createOrg("race-b", "B");
-    const [nonce, other] = noncesOnTwoShards();
     const db = withInterlude(async () => {
       // Lands after "A under B" read the tree and before it writes.
-      expect((await send("UPDATE_ORGANIZATION", { id: b, code: "race-b", name: "B", parentId: a }, { nonce: other })).code).toBe("200");
+      expect((await send("UPDATE_ORGANIZATION", { id: b, code: "race-b", name: "B", parentId: a }, { env: { DB: ownBinding() } })).code).toBe("200");
     });
-    const sent = await send("UPDATE_ORGANIZATION", { id: a, code: "race-a", name: "A", parentId: b }, { env: { DB: db }, nonce });
+    const sent = await send("UPDATE_ORGANIZATION", { id: a, code: "race-a", name: "A", parentId: b }, { env: { DB: db } });
     expect(sent).toMatchObject({ status: 400, message: "parentId would create a cycle" });
     expect(await liveOrg(a)).toMatchObject({ parentId: null });
     expect(await liveOrg(b)).toMatchObject({ parentId: a });
@@ -125,12 +124,11 @@ describe("concurrent events for the same entities", () => {
 
   it("two creates of one username: one row, both answered with its id", async () => {
     let winner: string | undefined;
-    const [nonce, other] = noncesOnTwoShards();
     const db = withInterlude(async () => {
-      winner = (await send("CREATE_USER", { username: "race-user", name: "Winner" }, { nonce: other })).id;
+      winner = (await send("CREATE_USER", { username: "race-user", name: "Winner" }, { env: { DB: ownBinding() } })).id;
     }, 1);
     const ts = nextTimestamp() - 10_000; // older than the winner: acknowledged, not applied
-    const sent = await send("CREATE_USER", { username: "race-user", name: "Loser" }, { env: { DB: db }, timestamp: ts, nonce });
+    const sent = await send("CREATE_USER", { username: "race-user", name: "Loser" }, { env: { DB: db }, timestamp: ts });
     expect(sent).toMatchObject({ code: "200", message: "already applied", id: winner });
     expect(await countUsers("race-user")).toBe(1);
     expect(await liveUser(winner!)).toMatchObject({ name: "Winner" });
@@ -140,18 +138,16 @@ describe("concurrent events for the same entities", () => {
     const id = await createUser("race-merge", { base: 0 });
     const older = nextTimestamp();
     const newer = nextTimestamp();
-    const [nonce, other] = noncesOnTwoShards();
-    const db = withInterlude(() => send("UPDATE_USER", { id, username: "race-merge", fromOlder: 1 }, { timestamp: older, nonce: other }));
-    const sent = await send("UPDATE_USER", { id, username: "race-merge", fromNewer: 2 }, { env: { DB: db }, timestamp: newer, nonce });
+    const db = withInterlude(() => send("UPDATE_USER", { id, username: "race-merge", fromOlder: 1 }, { timestamp: older, env: { DB: ownBinding() } }));
+    const sent = await send("UPDATE_USER", { id, username: "race-merge", fromNewer: 2 }, { env: { DB: db }, timestamp: newer });
     expect(sent).toMatchObject({ code: "200", message: "success" });
     expect(await liveUser(id)).toMatchObject({ extensions: { base: 0, fromNewer: 2, fromOlder: 1 }, eventTs: newer });
   });
 
   it("deleting an organization while a member joins it: the delete is refused with the new count", async () => {
     const org = await createOrg("race-org", "Org");
-    const [nonce, other] = noncesOnTwoShards();
-    const db = withInterlude(() => sendForId("CREATE_USER", { username: "race-member", name: "Member", organizationId: org }, { nonce: other }));
-    const sent = await send("DELETE_ORGANIZATION", { id: org }, { env: { DB: db }, nonce });
+    const db = withInterlude(() => sendForId("CREATE_USER", { username: "race-member", name: "Member", organizationId: org }, { env: { DB: ownBinding() } }));
+    const sent = await send("DELETE_ORGANIZATION", { id: org }, { env: { DB: db } });
     expect(sent).toMatchObject({ status: 400, message: "organization has 0 child organizations and 1 member" });
     expect(await liveOrg(org)).toBeDefined();
   });

@@ -1,6 +1,6 @@
 // coalesceWrites: the group commit of audit rows that are not part of an event's own batch.
 import { describe, expect, it } from "vitest";
-import { coalesceWrites } from "../../src/directory/coalesce";
+import { CoalescedTimeout, coalesceWrites } from "../../src/directory/coalesce";
 
 /** A write function whose calls the test finishes by hand, in any order. */
 function manualWriter() {
@@ -101,5 +101,15 @@ describe("coalesceWrites", () => {
     expect(w.calls.map((c) => c.items)).toEqual([[1, 2]]);
     w.calls[0]!.finish();
     await Promise.all([first, second]);
+  });
+
+  it("itemTimeoutMs: a call whose batch never settles fails with CoalescedTimeout instead of waiting for ever", async () => {
+    const w = manualWriter();
+    const submit = coalesceWrites(w.write, { maxItems: 10, maxWaitMs: 5_000, itemTimeoutMs: 30 });
+    const first = submit(1); // never finished: its request was torn down mid-write
+    await tick();
+    const joined = submit(2);
+    await expect(first).rejects.toBeInstanceOf(CoalescedTimeout);
+    await expect(joined).rejects.toThrow(/no answer within 30 ms/);
   });
 });

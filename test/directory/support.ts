@@ -4,8 +4,7 @@
 import { readDirectory } from "../../src/directory/snapshot";
 import { callWorker, CALLBACK_URL, envFor, profile, testEnv } from "../helpers/worker";
 import { shardsOf, withDirectoryDb } from "../helpers/directory-db";
-import { shardFor } from "../../src/replay/shard";
-import { buildRequest, openReply, randomNonce, toRequest, type Envelope, type SenderProfile } from "../sender/oneaccess-sender";
+import { buildRequest, openReply, toRequest, type Envelope, type SenderProfile } from "../sender/oneaccess-sender";
 
 export type Overrides = Partial<Record<keyof Env, unknown>>;
 
@@ -126,14 +125,16 @@ export async function everyStoredRow(): Promise<string> {
 export const ID_SHAPE = { org: /^org_[0-9A-Za-z]{12}$/, usr: /^usr_[0-9A-Za-z]{12}$/ };
 
 /**
- * Two fresh nonces that belong to different replay objects (of the default 4). An event sent from inside
- * another event's D1 batch (a test's interlude) must go to another object: within one object a batch waits
- * for the one before it (group commit), so it would wait for the very batch it is inside of.
+ * The test database under a binding object of its own. An event sent from inside another event's D1 batch
+ * (a test's interlude) goes through it: batches share a round trip per binding (group-commit.ts), and one
+ * sent through the same binding would wait for the very batch it is sent from.
  */
-export function noncesOnTwoShards(): [string, string] {
-  const first = randomNonce();
-  for (;;) {
-    const second = randomNonce();
-    if (shardFor(second, 4) !== shardFor(first, 4)) return [first, second];
-  }
+export function ownBinding(): D1Database {
+  const real = db();
+  return new Proxy(real, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
