@@ -28,7 +28,10 @@ import {
   needsCycleCheck,
   passwordAction,
   type ApplyOutcome,
+  type UserRecord,
+  type Write,
 } from "./rules";
+import { userRowCache, type KnownUser, type UserRowCache } from "./row-cache";
 import {
   DirectoryReader,
   insertDeliveries,
@@ -112,29 +115,54 @@ export function forReplayStore(event: DirectoryEvent): DirectoryEvent {
 
 /** Applies one event as one D1 batch, the delivery row included. Throws when storage fails. */
 export async function applyEvent(db: DirectoryDb, event: DirectoryEvent, ctx: ApplyContext): Promise<ApplyOutcome> {
+  const users = userRowCache(db);
   const speculation = speculativeCreate(db, event, ctx);
   if (speculation) {
     const [insert] = await db.batch(speculation.statements);
-    if (insert?.meta.changes === 1) return speculation.outcome;
+    if (insert?.meta.changes === 1) {
+      if (speculation.user) users.remember(speculation.user, 0);
+      return speculation.outcome;
+    }
   }
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const reader = new DirectoryReader(db);
-    const decide = plan(db, reader, event, ctx);
+    // An update of a user this isolate knows, keeping its username, is decided from the known row (its
+    // version is checked in the batch); a rename reads, since who else holds the new username matters.
+    const cached = attempt === 1 && event.type === "UPDATE_USER" ? users.get(event.id) : undefined;
+    const known = cached && event.type === "UPDATE_USER" && cached.record.username === event.username ? cached : undefined;
+    const decide = plan(db, reader, event, ctx, known);
     await reader.run();
 
-    const { outcome, writes } = decide();
+    const { outcome, writes, userWrite } = decide();
     const check = reader.snapshotCheck();
     const delivery = insertDelivery(db, deliveryOf(event, ctx, outcome));
     try {
       await db.batch([...(check ? [check] : []), ...writes, delivery]);
-      return outcome;
     } catch (e) {
+      forgetUsersOf(users, event);
       if (!isSnapshotChanged(e)) throw e;
+      // A little random delay, so racing events do not collide again in lockstep.
+      if (attempt < MAX_ATTEMPTS) await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+      continue;
     }
-    // A little random delay, so racing events do not collide again in lockstep.
-    if (attempt < MAX_ATTEMPTS) await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+    if (userWrite) rememberUserWrite(users, reader, userWrite);
+    return outcome;
   }
   throw new DirectoryContention(`directory changed during ${MAX_ATTEMPTS} attempts`);
+}
+
+/** After a user write committed: the row as written, one version up from the one it was decided on. */
+function rememberUserWrite(users: UserRowCache, reader: DirectoryReader, write: Write<UserRecord>): void {
+  if (write.kind === "tombstone") return users.forget(write.id);
+  if (write.kind === "insert") return users.remember(write.record, 0);
+  const decidedOn = reader.userVersion(write.record.id);
+  if (decidedOn === undefined) return users.forget(write.record.id);
+  users.remember(write.record, decidedOn + 1);
+}
+
+/** A failed batch leaves the user it was about in a state this isolate does not know. */
+function forgetUsersOf(users: UserRowCache, event: DirectoryEvent): void {
+  if (event.type === "UPDATE_USER" || event.type === "DELETE_USER") users.forget(event.id);
 }
 
 /** Most audit rows one coalesced D1 batch carries, and how long a batch waits for more. */
@@ -178,6 +206,8 @@ function deliveryOf(event: DirectoryEvent, ctx: ApplyContext, outcome: ApplyOutc
 interface Decided {
   outcome: ApplyOutcome;
   writes: D1PreparedStatement[];
+  /** A user event's write, for the row cache. */
+  userWrite?: Write<UserRecord> | null;
 }
 
 /**
@@ -185,7 +215,7 @@ interface Decided {
  * decision to make once they are in. A read the decision turns out not to need (the cycle check of an
  * unchanged parent, the holder of an unchanged code) costs a statement in the batch, not a round trip.
  */
-function plan(db: DirectoryDb, reader: DirectoryReader, event: DirectoryEvent, ctx: ApplyContext): () => Decided {
+function plan(db: DirectoryDb, reader: DirectoryReader, event: DirectoryEvent, ctx: ApplyContext, known?: KnownUser): () => Decided {
   const ts = ctx.eventTimestampMs;
   const now = ctx.receivedAtMs;
   const hashesPassword = ctx.password.kind === "set" && ctx.password.hash !== null;
@@ -234,24 +264,25 @@ function plan(db: DirectoryDb, reader: DirectoryReader, event: DirectoryEvent, c
       return () => {
         const facts = { existing: existing.value, released: released.value, hashesPassword };
         const d = decideCreateUser(event.username, event.user, facts, ts, newId("usr"));
-        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, ctx.password, now) : [] };
+        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, ctx.password, now) : [], userWrite: d.write };
       };
     }
     case "UPDATE_USER": {
-      const existing = reader.user("id", event.id);
-      const holder = reader.userIdWithUsername(event.username);
+      // A known row keeps its username (applyEvent checks), so who holds the username is not needed.
+      const existing = known ? reader.knownUser(known.record, known.version) : reader.user("id", event.id);
+      const holder = known ? null : reader.userIdWithUsername(event.username);
       return () => {
         const e = existing.value;
-        const usernameHolder = e && e.username !== event.username ? holder.value : null;
+        const usernameHolder = e && e.username !== event.username ? (holder?.value ?? null) : null;
         const d = decideUpdateUser(event.id, event.username, event.user, { existing: e, usernameHolder, hashesPassword }, ts);
-        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, ctx.password, now) : [] };
+        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, ctx.password, now) : [], userWrite: d.write };
       };
     }
     case "DELETE_USER": {
       const existing = reader.user("id", event.id);
       return () => {
         const d = decideDeleteUser(event.id, existing.value, ts);
-        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, { kind: "keep" }, now) : [] };
+        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, { kind: "keep" }, now) : [], userWrite: d.write };
       };
     }
   }
@@ -266,7 +297,7 @@ function speculativeCreate(
   db: DirectoryDb,
   event: DirectoryEvent,
   ctx: ApplyContext,
-): { statements: D1PreparedStatement[]; outcome: ApplyOutcome } | null {
+): { statements: D1PreparedStatement[]; outcome: ApplyOutcome; user?: UserRecord } | null {
   const ts = ctx.eventTimestampMs;
   const now = ctx.receivedAtMs;
   if (event.type === "CREATE_USER") {
@@ -274,7 +305,7 @@ function speculativeCreate(
     const d = decideCreateUser(event.username, event.user, { existing: null, released: null, hashesPassword }, ts, newId("usr"));
     if (d.write?.kind !== "insert") return null;
     const audit = insertDelivery(db, deliveryOf(event, ctx, d.outcome), { table: "users", id: d.write.record.id });
-    return { statements: [...userWrites(db, d.write, ctx.password, now, true), audit], outcome: d.outcome };
+    return { statements: [...userWrites(db, d.write, ctx.password, now, true), audit], outcome: d.outcome, user: d.write.record };
   }
   if (event.type === "CREATE_ORGANIZATION") {
     const d = decideCreateOrganization(event.org, { existing: null, released: null, parentIsDescendant: false }, ts, newId("org"));

@@ -42,6 +42,7 @@ export interface OrgRow {
   parent_missing: number;
   extensions: string;
   event_ts: number;
+  version: number;
   created_at: number;
   updated_at: number;
   deleted_at: number | null;
@@ -62,17 +63,18 @@ export interface UserRow {
   email: string | null;
   extensions: string;
   event_ts: number;
+  version: number;
   created_at: number;
   updated_at: number;
   deleted_at: number | null;
 }
 
 export const ORG_COLUMNS =
-  "id, code, name, parent_id, parent_missing, extensions, event_ts, created_at, updated_at, deleted_at";
+  "id, code, name, parent_id, parent_missing, extensions, event_ts, version, created_at, updated_at, deleted_at";
 /** Every user column but password_hash, which no read returns. */
 export const USER_COLUMNS =
   "id, username, name, organization_id, organization_missing, disabled, first_name, middle_name, last_name, " +
-  "mobile, email, extensions, event_ts, created_at, updated_at, deleted_at";
+  "mobile, email, extensions, event_ts, version, created_at, updated_at, deleted_at";
 
 function parseExtensions(text: string): Extensions {
   const value: unknown = JSON.parse(text);
@@ -158,13 +160,14 @@ const CHAIN_SQL = (target: string) => `WITH RECURSIVE chain(id) AS (
 /**
  * Reads what a decision depends on and remembers, for each read, a scalar query that gives the same value
  * as long as what was read still holds. `snapshotCheck` re-runs them all inside the write batch.
- * (A row's `event_ts` is its version: every event that changes a row raises it.)
+ * (A row's `version` says which write it is: every event that writes a row raises it.)
  *
  * Reads are queued, then `run` sends them all as ONE D1 batch (one round trip, one consistent snapshot).
  */
 export class DirectoryReader {
   private readonly expectations: Expectation[] = [];
   private readonly queued: Array<{ statement: D1PreparedStatement; settle: (rows: Rows) => void }> = [];
+  private readonly userVersions = new Map<string, number>();
 
   constructor(private readonly db: DirectoryDb) {}
 
@@ -183,9 +186,25 @@ export class DirectoryReader {
     this.queue(this.db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE ${key} = ?`).bind(value), (rows) => {
       const row = (rows[0] as UserRow | undefined) ?? null;
       this.expectRow("users", key, value, row);
+      if (row) this.userVersions.set(row.id, row.version);
       slot.value = row ? userFromRow(row) : null;
     });
     return slot;
+  }
+
+  /**
+   * A user row this isolate already knows (row-cache.ts), taken as read without a round trip: the batch's
+   * snapshot check then asserts the row still has this version, like any row read.
+   */
+  knownUser(record: UserRecord, version: number): Pending<UserRecord | null> {
+    this.expectations.push({ sql: "SELECT version FROM users WHERE id = ?", params: [record.id], value: version });
+    this.userVersions.set(record.id, version);
+    return { value: record };
+  }
+
+  /** The version of a user row this reader read (or took as known), by id. */
+  userVersion(id: string): number | undefined {
+    return this.userVersions.get(id);
   }
 
   /** The id of the organization holding `code`, live or tombstone (codes are unique across both). */
@@ -265,8 +284,8 @@ export class DirectoryReader {
     return slot;
   }
 
-  private expectRow(table: "organizations" | "users", key: string, value: string, row: { id: string; event_ts: number } | null) {
-    this.expectations.push({ sql: `SELECT event_ts FROM ${table} WHERE ${key} = ?`, params: [value], value: row?.event_ts ?? null });
+  private expectRow(table: "organizations" | "users", key: string, value: string, row: { id: string; version: number } | null) {
+    this.expectations.push({ sql: `SELECT version FROM ${table} WHERE ${key} = ?`, params: [value], value: row?.version ?? null });
     if (key !== "id") {
       // Read by code or username: the row holding it must also still be the same one.
       this.expectations.push({ sql: `SELECT id FROM ${table} WHERE ${key} = ?`, params: [value], value: row?.id ?? null });
@@ -308,7 +327,7 @@ function releaseKey(db: DirectoryDb, entity: KeyedEntity, key: string, entityId:
 
 function tombstone(db: DirectoryDb, table: "organizations" | "users", id: string, eventTs: number, nowMs: number) {
   return db
-    .prepare(`UPDATE ${table} SET deleted_at = ?3, updated_at = ?3, event_ts = ?2 WHERE id = ?1`)
+    .prepare(`UPDATE ${table} SET deleted_at = ?3, updated_at = ?3, event_ts = ?2, version = version + 1 WHERE id = ?1`)
     .bind(id, eventTs, nowMs);
 }
 
@@ -355,7 +374,7 @@ export function organizationWrites(db: DirectoryDb, write: Write<OrgRecord>, now
     .prepare(
       `UPDATE organizations SET code = ${at.code}, name = ${at.name}, parent_id = ${at.parentId},
          parent_missing = ${organizationMissing(at.parentId)}, extensions = ${at.extensions},
-         event_ts = ${at.eventTs}, updated_at = ${at.now}, deleted_at = NULL
+         event_ts = ${at.eventTs}, updated_at = ${at.now}, deleted_at = NULL, version = version + 1
        WHERE id = ${at.id}`,
     )
     .bind(...params);
@@ -419,7 +438,7 @@ export function userWrites(
          first_name = ${at.firstName}, middle_name = ${at.middleName}, last_name = ${at.lastName},
          mobile = ${at.mobile}, email = ${at.email}, extensions = ${at.extensions},
          password_hash = IIF(${at.keepPassword}, password_hash, ${at.passwordHash}),
-         event_ts = ${at.eventTs}, updated_at = ${at.now}, deleted_at = NULL
+         event_ts = ${at.eventTs}, updated_at = ${at.now}, deleted_at = NULL, version = version + 1
        WHERE id = ${at.id}`,
     )
     .bind(...params);

@@ -158,8 +158,8 @@ describe("concurrent events for the same entities", () => {
     let batches = 0;
     const busy = withBatch(async (s) => {
       // Each attempt reads (odd batches), then writes (even ones). Between the two, another writer changes
-      // the row every time (its version moves, staying older than this event).
-      if (++batches % 2 === 0) await db().prepare("UPDATE users SET event_ts = event_ts - 1 WHERE id = ?").bind(id).run();
+      // the row every time (its version moves; its event timestamp stays older than this event's).
+      if (++batches % 2 === 0) await db().prepare("UPDATE users SET version = version + 1 WHERE id = ?").bind(id).run();
       return db().batch(s);
     });
     const first = await send("UPDATE_USER", { id, username: "race-busy", name: "Renamed" }, { env: { DB: busy }, timestamp: ts });
