@@ -24,6 +24,12 @@ export interface CoalescerOptions {
    */
   lingerMs?: number;
   /**
+   * Linger only under load: when another batch went out in the last `busyWindowMs`. An event that arrives
+   * alone then goes at once, and on the response path only a busy isolate trades a little latency for
+   * fewer round trips.
+   */
+  busyWindowMs?: number;
+  /**
    * A batch waits this long at most for the one before it: should the request that runs a batch be torn
    * down mid-write (its promise then never settles), the batches behind it still go out.
    */
@@ -59,6 +65,8 @@ export function coalesce<T, R>(run: (items: T[]) => Promise<ItemOutcome<R>[]>, o
   const recent: Promise<unknown>[] = [];
   /** Batches started and not yet settled: with fewer than `maxInFlight`, a batch goes out at once. */
   let unsettled = 0;
+  /** When the last batch went out (ms), for `busyWindowMs`. */
+  let lastSentAt = -Infinity;
 
   const answer = async (batch: Batch, index: number): Promise<R> => {
     const outcomes = options.itemTimeoutMs === undefined ? batch.outcomes : withTimeout(batch.outcomes, options.itemTimeoutMs);
@@ -74,7 +82,8 @@ export function coalesce<T, R>(run: (items: T[]) => Promise<ItemOutcome<R>[]>, o
       return answer(open, open.items.length - 1);
     }
     const previous = unsettled >= maxInFlight && recent.length > 0 ? settledOrTimeout(recent[0]!, options.maxWaitMs) : Promise.resolve();
-    const turn = options.lingerMs ? Promise.all([previous, delay(options.lingerMs)]) : previous;
+    const busy = options.busyWindowMs === undefined || Date.now() - lastSentAt < options.busyWindowMs;
+    const turn = options.lingerMs && busy ? Promise.all([previous, delay(options.lingerMs)]) : previous;
     unsettled++;
     const batch: Batch = { items: [item], outcomes: Promise.resolve([]) };
     batch.outcomes = (async () => {
@@ -82,6 +91,7 @@ export function coalesce<T, R>(run: (items: T[]) => Promise<ItemOutcome<R>[]>, o
         await turn;
         // Closed from here on: later items open the next batch, which waits for this one.
         if (open === batch) open = null;
+        lastSentAt = Date.now();
         return await run(batch.items);
       } finally {
         unsettled--;

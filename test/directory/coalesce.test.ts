@@ -112,4 +112,22 @@ describe("coalesceWrites", () => {
     await expect(first).rejects.toBeInstanceOf(CoalescedTimeout);
     await expect(joined).rejects.toThrow(/no answer within 30 ms/);
   });
+
+  it("busyWindowMs: a call arriving alone goes at once; one arriving just after another batch lingers", async () => {
+    const w = manualWriter();
+    const submit = coalesceWrites(w.write, { maxItems: 10, maxWaitMs: 5_000, lingerMs: 40, busyWindowMs: 200 });
+    const alone = submit(1);
+    await tick();
+    expect(w.calls.map((c) => c.items)).toEqual([[1]]); // nothing went out before: no lingering
+    w.calls[0]!.finish();
+    await alone;
+    const busy = submit(2); // a batch went out just now: this one lingers
+    await tick();
+    expect(w.calls).toHaveLength(1);
+    const joined = submit(3);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(w.calls.map((c) => c.items)).toEqual([[1], [2, 3]]);
+    w.calls[1]!.finish();
+    await Promise.all([busy, joined]);
+  });
 });
