@@ -16,24 +16,11 @@ import {
   nextTimestamp,
   ownBinding,
   send,
+  type Batch,
   sendForId,
   userRow,
   workerEnv,
 } from "./support";
-
-type Batch = (statements: D1PreparedStatement[]) => Promise<D1Result[]>;
-
-/** The test's D1 binding with batch() replaced; everything else goes to the real database. */
-function withBatch(batch: Batch): D1Database {
-  const real = db();
-  return new Proxy(real, {
-    get(target, prop) {
-      if (prop === "batch") return batch;
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
 
 /**
  * Runs `interlude` once, just before the event's `beforeBatch`-th batch. An event reads in its first batch
@@ -42,7 +29,7 @@ function withBatch(batch: Batch): D1Database {
  */
 function withInterlude(interlude: () => Promise<unknown>, beforeBatch = 2): D1Database {
   let batches = 0;
-  return withBatch(async (statements) => {
+  return ownBinding(async (statements) => {
     if (++batches === beforeBatch) await interlude();
     return db().batch(statements);
   });
@@ -63,7 +50,7 @@ describe("a D1 failure in the middle of a batch", () => {
   for (const [name, batch] of failures) {
     it(`${name}: no partial rows, 500, and the same request then succeeds`, async () => {
       const username = `atomic-${name.split(" ")[1]}`;
-      const first = await send("CREATE_USER", { username, name: "Atomic" }, { env: { DB: withBatch(batch) } });
+      const first = await send("CREATE_USER", { username, name: "Atomic" }, { env: { DB: ownBinding(batch) } });
       expect(first).toMatchObject({ status: 500, code: "500", message: "internal error, retry later", plaintext: "" });
       expect(await countUsers(username)).toBe(0);
       expect(await deliveriesFor(first.envelope.nonce)).toEqual([]);
@@ -80,7 +67,7 @@ describe("a D1 failure in the middle of a batch", () => {
     await send("DELETE_ORGANIZATION", { id: parent });
     const child = await createOrg("atomic-child", "Child", parent);
     // Statements: check, revive, clear parent flags, clear member flags, audit row. Break the last flag clear.
-    const broken = withBatch((s) =>
+    const broken = ownBinding((s) =>
       db().batch([...s.slice(0, -2), db().prepare("UPDATE no_such_table SET x = 1"), ...s.slice(-2)]),
     );
     const first = await send("CREATE_ORGANIZATION", { code: "atomic-parent", name: "Parent back" }, { env: { DB: broken } });
@@ -94,7 +81,7 @@ describe("a D1 failure in the middle of a batch", () => {
   });
 
   it("a batch that committed but reported failure: the retry is acknowledged with the same id, no twin", async () => {
-    const afterCommit = withBatch(async (s) => {
+    const afterCommit = ownBinding(async (s) => {
       await db().batch(s);
       throw new Error("D1_ERROR: response lost");
     });
@@ -156,7 +143,7 @@ describe("concurrent events for the same entities", () => {
     const id = await createUser("race-busy", { name: "Busy" });
     const ts = nextTimestamp();
     let batches = 0;
-    const busy = withBatch(async (s) => {
+    const busy = ownBinding(async (s) => {
       // Each attempt reads (odd batches), then writes (even ones). Between the two, another writer changes
       // the row every time (its version moves; its event timestamp stays older than this event's).
       if (++batches % 2 === 0) await db().prepare("UPDATE users SET version = version + 1 WHERE id = ?").bind(id).run();
@@ -209,7 +196,7 @@ describe("audit rows (deliveries)", () => {
 
   it("concurrent CHECK_URLs share D1 batches: each audited exactly once, in fewer batches than requests", async () => {
     let batches = 0;
-    const counting = withBatch((statements) => {
+    const counting = ownBinding((statements) => {
       batches++;
       return db().batch(statements);
     });
@@ -227,7 +214,7 @@ describe("audit rows (deliveries)", () => {
   });
 
   it("a shared audit batch that fails leaves none of its rows and still answers every CHECK_URL 200", async () => {
-    const failing = withBatch(async () => Promise.reject(new Error("D1_ERROR: network connection lost")));
+    const failing = ownBinding(async () => Promise.reject(new Error("D1_ERROR: network connection lost")));
     const p = profile("sha1+gcm");
     const built = await Promise.all(
       Array.from({ length: 5 }, (_, i) => buildRequest(CALLBACK_URL, p, "CHECK_URL", `failed-audit-${i}`)),

@@ -6,26 +6,7 @@ import { groupCommitting } from "../../src/directory/group-commit";
 import { withDirectoryDb } from "../helpers/directory-db";
 import { callWorker, CALLBACK_URL, profile } from "../helpers/worker";
 import { buildRequest, openReply } from "../sender/oneaccess-sender";
-import { db, deliveriesFor, workerEnv } from "./support";
-
-/** The test's D1 binding, counting the batches that reach D1 and their sizes. */
-function countingDb() {
-  const sizes: number[] = [];
-  const real = db();
-  const binding = new Proxy(real, {
-    get(target, prop) {
-      if (prop === "batch") {
-        return (statements: D1PreparedStatement[]) => {
-          sizes.push(statements.length);
-          return target.batch(statements);
-        };
-      }
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  return { binding, sizes };
-}
+import { countingBinding, db, deliveriesFor, workerEnv } from "./support";
 
 /** An event-shaped batch: one audit row, then a read of how many rows that nonce has. */
 function rowAndCount(d: Pick<D1Database, "prepare">, nonce: string): D1PreparedStatement[] {
@@ -37,7 +18,7 @@ function rowAndCount(d: Pick<D1Database, "prepare">, nonce: string): D1PreparedS
 
 describe("groupCommitting", () => {
   it("batches sent together reach D1 as one batch; each caller gets exactly its own results", async () => {
-    const { binding, sizes } = countingDb();
+    const { binding, sizes } = countingBinding();
     const shared = groupCommitting(binding);
     const nonces = Array.from({ length: 5 }, (_, i) => `group-commit-together-${i}`);
     const results = await Promise.all(nonces.map((n) => shared.batch(rowAndCount(shared, n))));
@@ -50,7 +31,7 @@ describe("groupCommitting", () => {
   });
 
   it("a shared batch that fails is sent again apart: only the broken batch fails, the others are written", async () => {
-    const { binding, sizes } = countingDb();
+    const { binding, sizes } = countingBinding();
     const shared = groupCommitting(binding);
     const nonces = Array.from({ length: 4 }, (_, i) => `group-commit-broken-${i}`);
     const outcomes = await Promise.allSettled(
@@ -64,7 +45,7 @@ describe("groupCommitting", () => {
   });
 
   it("a batch sent while one is in flight waits for it, and carries everything that arrived meanwhile", async () => {
-    const { binding, sizes } = countingDb();
+    const { binding, sizes } = countingBinding();
     const shared = groupCommitting(binding);
     const first = shared.batch(rowAndCount(shared, "group-commit-wave-a"));
     await Promise.resolve().then(() => undefined); // the first batch closes and goes out
@@ -74,7 +55,7 @@ describe("groupCommitting", () => {
   });
 
   it("through the Worker: concurrent creates share D1 round trips, and each user exists exactly once", async () => {
-    const { binding, sizes } = countingDb();
+    const { binding, sizes } = countingBinding();
     const p = profile("sha1+gcm");
     const built = await Promise.all(
       Array.from({ length: 24 }, (_, i) => buildRequest(CALLBACK_URL, p, "CREATE_USER", { username: `group-commit-user-${i}`, name: `User ${i}` })),

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { UserRowCache } from "../../src/directory/row-cache";
 import type { UserRecord } from "../../src/directory/rules";
-import { db, send, sendForId, userRow } from "./support";
+import { countingBinding, db, send, sendForId, userRow } from "./support";
 
 const record = (id: string, extra: Partial<UserRecord> = {}): UserRecord => ({
   id,
@@ -37,28 +37,9 @@ describe("UserRowCache", () => {
   });
 });
 
-/** The test's D1 binding, counting the D1 batches that reach it (its own binding: its own cache). */
-function countingDb() {
-  const sizes: number[] = [];
-  const real = db();
-  const binding = new Proxy(real, {
-    get(target, prop) {
-      if (prop === "batch") {
-        return (statements: D1PreparedStatement[]) => {
-          sizes.push(statements.length);
-          return target.batch(statements);
-        };
-      }
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  return { binding, sizes };
-}
-
 describe("updates of users this isolate knows", () => {
   it("a user created here, then updated twice: each update is one D1 round trip, and both apply", async () => {
-    const { binding, sizes } = countingDb();
+    const { binding, sizes } = countingBinding();
     const env = { DB: binding };
     const id = await sendForId("CREATE_USER", { username: "cache-known", name: "Known", email: "a@example.test" }, { env });
     expect(sizes).toHaveLength(1); // the guarded insert
@@ -69,7 +50,7 @@ describe("updates of users this isolate knows", () => {
   });
 
   it("a known row written meanwhile by someone else (same event timestamp) is caught by its version: decided again, nothing lost", async () => {
-    const { binding, sizes } = countingDb();
+    const { binding, sizes } = countingBinding();
     const env = { DB: binding };
     const id = await sendForId("CREATE_USER", { username: "cache-stale", name: "Stale", email: "old@example.test" }, { env });
     // Another isolate applies an event with the create's own timestamp: event_ts unchanged, version up.
@@ -82,7 +63,7 @@ describe("updates of users this isolate knows", () => {
   });
 
   it("a rename is decided from a read even when the user is known (who holds the new username matters)", async () => {
-    const { binding, sizes } = countingDb();
+    const { binding, sizes } = countingBinding();
     const env = { DB: binding };
     await sendForId("CREATE_USER", { username: "cache-taken", name: "Holder" }, { env });
     const id = await sendForId("CREATE_USER", { username: "cache-renamer", name: "Renamer" }, { env });

@@ -124,17 +124,31 @@ export async function everyStoredRow(): Promise<string> {
 
 export const ID_SHAPE = { org: /^org_[0-9A-Za-z]{12}$/, usr: /^usr_[0-9A-Za-z]{12}$/ };
 
+export type Batch = (statements: D1PreparedStatement[]) => Promise<D1Result[]>;
+
 /**
- * The test database under a binding object of its own. An event sent from inside another event's D1 batch
- * (a test's interlude) goes through it: batches share a round trip per binding (group-commit.ts), and one
- * sent through the same binding would wait for the very batch it is sent from.
+ * The test database under a binding object of its own, optionally with `batch` replaced; everything else
+ * goes to the real database. Batches share a round trip per binding (group-commit.ts), so an event sent
+ * from inside another event's D1 batch (a test's interlude) needs a binding of its own: through the same
+ * one it would wait for the very batch it is sent from.
  */
-export function ownBinding(): D1Database {
+export function ownBinding(batch?: Batch): D1Database {
   const real = db();
   return new Proxy(real, {
     get(target, prop) {
+      if (prop === "batch" && batch) return batch;
       const value = Reflect.get(target, prop, target) as unknown;
       return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
+}
+
+/** A binding of its own that records the size of every D1 batch reaching the database. */
+export function countingBinding(): { binding: D1Database; sizes: number[] } {
+  const sizes: number[] = [];
+  const binding = ownBinding((statements) => {
+    sizes.push(statements.length);
+    return db().batch(statements);
+  });
+  return { binding, sizes };
 }
