@@ -128,8 +128,11 @@ export async function applyEvent(db: DirectoryDb, event: DirectoryEvent, ctx: Ap
     const reader = new DirectoryReader(db);
     // An update of a user this isolate knows, keeping its username, is decided from the known row (its
     // version is checked in the batch); a rename reads, since who else holds the new username matters.
-    const cached = attempt === 1 && event.type === "UPDATE_USER" ? users.get(event.id) : undefined;
-    const known = cached && event.type === "UPDATE_USER" && cached.record.username === event.username ? cached : undefined;
+    let known: KnownUser | undefined;
+    if (attempt === 1 && event.type === "UPDATE_USER") {
+      const cached = users.get(event.id);
+      if (cached?.record.username === event.username) known = cached;
+    }
     const decide = plan(db, reader, event, ctx, known);
     await reader.run();
 
