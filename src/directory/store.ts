@@ -197,7 +197,7 @@ export class DirectoryReader {
    * snapshot check then asserts the row still has this version, like any row read.
    */
   knownUser(record: UserRecord, version: number): Pending<UserRecord | null> {
-    this.expectations.push({ sql: "SELECT version FROM users WHERE id = ?", params: [record.id], value: version });
+    this.expectRow("users", "id", record.id, { id: record.id, version });
     this.userVersions.set(record.id, version);
     return { value: record };
   }
