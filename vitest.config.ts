@@ -5,6 +5,17 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-worker
 import { configDefaults, defineConfig } from "vitest/config";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+
+/**
+ * wrangler.toml's [vars] as written. The pool also reads the developer's `.dev.vars`, so every setting is
+ * given here explicitly: the tests see the committed defaults (and LOCAL_DEV off, like a deployment), never
+ * a value someone set locally to try another profile.
+ */
+function committedVars(): Record<string, string> {
+  const toml = readFileSync(path.join(here, "wrangler.toml"), "utf8");
+  const section = /^\[vars\]\s*$([\s\S]*?)(?=^\[)/m.exec(toml)?.[1] ?? "";
+  return Object.fromEntries([...section.matchAll(/^([A-Z0-9_]+)\s*=\s*"([^"]*)"\s*$/gm)].map((m) => [m[1]!, m[2]!]));
+}
 // The contract's vectors stay in ../shared (made by an independent implementation); tests get them as a binding.
 const vectorsPath = process.env.ONEACCESS_VECTORS ?? path.join(here, "..", "shared", "vectors", "oneaccess-vectors.json");
 
@@ -18,16 +29,20 @@ export default defineConfig(async () => {
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
           bindings: {
+            ...committedVars(),
+            LOCAL_DEV: "",
             TEST_MIGRATIONS: migrations,
+            // The development secrets file, so a test can check the Worker refuses its public values.
+            DEV_VARS_EXAMPLE: readFileSync(path.join(here, ".dev.vars.example"), "utf8"),
             VECTORS: vectors,
             // Test secrets: the vectors' keys, so vector envelopes verify through the Worker too.
-            ONEACCESS_BEARER_TOKEN: "test-bearer-token",
+            ONEACCESS_BEARER_TOKEN: "test-bearer-token-4f9c2a7e1b8d3c6f0a5e",
             ONEACCESS_SIGNING_KEY: vectors.keys.signingKey,
             ONEACCESS_ENCRYPTION_KEY: vectors.keys.gcmKey,
             ONEACCESS_BEARER_TOKEN_PREVIOUS: "",
             ONEACCESS_SIGNING_KEY_PREVIOUS: "",
             ONEACCESS_ENCRYPTION_KEY_PREVIOUS: "",
-            DIRECTORY_API_TOKEN: "test-directory-token",
+            DIRECTORY_API_TOKEN: "test-directory-token-7d2e9b4a0c6f1e8b3a5d",
             // test/reliability: fast-check runs per property (default 1000), and the other families' scale.
             RELIABILITY_RUNS: process.env.RELIABILITY_RUNS ?? "",
           },

@@ -4,9 +4,31 @@ import { cbcKeyBytes } from "./protocol/cbc";
 import type { EncryptionAlgorithm, ProtocolSettings } from "./protocol/callback";
 import { GCM_LAYOUTS, isValidGcmKey, type GcmLayoutSetting } from "./protocol/gcm";
 import type { SignatureAlgorithm } from "./protocol/signature";
-import { LOG_LEVELS, type LogLevel } from "./http/log";
 
 export type PasswordPolicy = "drop" | "pbkdf2";
+
+/**
+ * LOG_LEVEL: which callback lines are written. `log` (default) writes every one; `warn` only refusals,
+ * failed audit writes and 5xx; `error` only 5xx.
+ */
+export type LogLevel = "log" | "warn" | "error";
+export const LOG_LEVELS: readonly LogLevel[] = ["log", "warn", "error"];
+
+/** Shortest bearer or API token accepted: a shared secret typed by a person must still not be guessable. */
+export const MIN_TOKEN_LENGTH = 32;
+/** Largest MAX_BODY_BYTES: a Worker has 128 MB, and no OneAccess event comes near a few MiB. */
+export const MAX_BODY_BYTES_CEILING = 4_194_304;
+
+/**
+ * The secrets committed in `.dev.vars.example`, public on purpose: a Worker refuses them unless LOCAL_DEV is
+ * "true", which only that file sets (a deployment never uploads `.dev.vars`).
+ */
+export const PUBLIC_DEVELOPMENT_VALUES: readonly string[] = [
+  "dev-bearer-token-public-never-deploy-0001",
+  "devSigningKeyPub",
+  "DevPublicGcmKey1",
+  "dev-directory-api-token-public-never-deploy",
+];
 
 export interface Config {
   protocol: ProtocolSettings;
@@ -18,6 +40,8 @@ export interface Config {
   auditRetentionDays: number;
   /** Which callback log lines are written (http/log.ts). */
   logLevel: LogLevel;
+  /** LOCAL_DEV=true (only `.dev.vars.example` sets it): development values are accepted. */
+  localDev: boolean;
   /** Names of secrets whose `*_PREVIOUS` twin is set: a rotation is in progress. */
   rotations: string[];
   /** Operator warnings that are not errors (signing or encryption turned off). */
@@ -31,16 +55,18 @@ export interface ConfigProblem {
   problem: string;
 }
 
-type RawEnv = Record<string, unknown>;
+/** The settings as the runtime hands them over (the generated `Env`), or a partial map in tests and tools. */
+export type ConfigEnv = Partial<Record<ConfigName, unknown>>;
+type RawEnv = ConfigEnv;
 
-function text(env: RawEnv, name: string): string | undefined {
+function text(env: RawEnv, name: ConfigName): string | undefined {
   const v = env[name];
   return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
 }
 
 function choice<T extends string>(
   env: RawEnv,
-  name: string,
+  name: ConfigName,
   allowed: readonly T[],
   fallback: T,
   problems: ConfigProblem[],
@@ -52,7 +78,7 @@ function choice<T extends string>(
   return fallback;
 }
 
-function integer(env: RawEnv, name: string, fallback: number, min: number, max: number, problems: ConfigProblem[]) {
+function integer(env: RawEnv, name: ConfigName, fallback: number, min: number, max: number, problems: ConfigProblem[]) {
   const v = text(env, name);
   if (v === undefined) return fallback;
   if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) {
@@ -63,7 +89,7 @@ function integer(env: RawEnv, name: string, fallback: number, min: number, max: 
 }
 
 /** Current key first, then the `*_PREVIOUS` twin when a rotation is under way. */
-function keyPair(env: RawEnv, name: string, rotations: string[]): string[] {
+function keyPair(env: RawEnv, name: SecretWithPrevious, rotations: string[]): string[] {
   const current = text(env, name);
   const previous = text(env, `${name}_PREVIOUS`);
   if (previous !== undefined) rotations.push(name);
@@ -91,12 +117,22 @@ export function readConfig(env: RawEnv): ConfigResult {
   if (text(env, "ONEACCESS_BEARER_TOKEN") === undefined) {
     problems.push({ setting: "ONEACCESS_BEARER_TOKEN", problem: "is required" });
   }
+  for (const name of ["ONEACCESS_BEARER_TOKEN", "ONEACCESS_BEARER_TOKEN_PREVIOUS", "DIRECTORY_API_TOKEN"] as const) {
+    const token = text(env, name);
+    if (token !== undefined && token.length < MIN_TOKEN_LENGTH) {
+      problems.push({ setting: name, problem: `must be at least ${MIN_TOKEN_LENGTH} characters` });
+    }
+  }
 
   const signingKeys = signature === "none" ? [] : keyPair(env, "ONEACCESS_SIGNING_KEY", rotations);
   if (signature !== "none" && text(env, "ONEACCESS_SIGNING_KEY") === undefined) {
     problems.push({ setting: "ONEACCESS_SIGNING_KEY", problem: `is required when ONEACCESS_SIGNATURE is ${signature}` });
   }
   if (signature === "none") warnings.push("signing is off (ONEACCESS_SIGNATURE=none): only the bearer token protects callbacks");
+  if (signature === "none" && encryption === "aes-cbc") {
+    // CBC has no tag of its own: unsigned, its padding and JSON errors would answer as a decryption oracle.
+    problems.push({ setting: "ONEACCESS_ENCRYPTION", problem: "aes-cbc needs a signature: set ONEACCESS_SIGNATURE to sha1 or hmac-sha256" });
+  }
 
   const encryptionKeys = encryption === "none" ? [] : keyPair(env, "ONEACCESS_ENCRYPTION_KEY", rotations);
   if (encryption === "none") {
@@ -106,16 +142,31 @@ export function readConfig(env: RawEnv): ConfigResult {
   } else {
     const valid = encryption === "aes-gcm" ? isValidGcmKey : (k: string) => cbcKeyBytes(k) !== null;
     const shape = encryption === "aes-gcm" ? "16, 24 or 32 bytes" : "43 Base64 characters (32 bytes)";
-    ["ONEACCESS_ENCRYPTION_KEY", "ONEACCESS_ENCRYPTION_KEY_PREVIOUS"].forEach((name) => {
+    (["ONEACCESS_ENCRYPTION_KEY", "ONEACCESS_ENCRYPTION_KEY_PREVIOUS"] as const).forEach((name) => {
       const key = text(env, name);
       if (key !== undefined && !valid(key)) problems.push({ setting: name, problem: `must be ${shape} for ${encryption}` });
     });
   }
 
+  const localDev = text(env, "LOCAL_DEV") === "true";
+  if (!localDev) {
+    for (const name of SECRET_NAMES) {
+      const value = text(env, name);
+      if (value !== undefined && PUBLIC_DEVELOPMENT_VALUES.includes(value)) {
+        problems.push({ setting: name, problem: "is the public development value from .dev.vars.example: set your own secret" });
+      }
+    }
+  }
+
   const receiveId = text(env, "ONEACCESS_RECEIVE_ID") ?? "";
   const toleranceSeconds = integer(env, "TIMESTAMP_TOLERANCE_SECONDS", 300, 0, 86_400, problems);
+  if (toleranceSeconds === 0) {
+    warnings.push(
+      "the timestamp window is off (TIMESTAMP_TOLERANCE_SECONDS=0): a captured request is refused only while its replay record lives (7 days)",
+    );
+  }
   const passwordPolicy = choice<PasswordPolicy>(env, "PASSWORD_POLICY", ["drop", "pbkdf2"], "drop", problems);
-  const maxBodyBytes = integer(env, "MAX_BODY_BYTES", 262_144, 1_024, 104_857_600, problems);
+  const maxBodyBytes = integer(env, "MAX_BODY_BYTES", 262_144, 1_024, MAX_BODY_BYTES_CEILING, problems);
   const replayShards = integer(env, "REPLAY_SHARDS", 4, 1, 256, problems);
   const directoryApiToken = text(env, "DIRECTORY_API_TOKEN") ?? null;
   const auditRetentionDays = readAuditRetentionDays(env, problems);
@@ -132,13 +183,15 @@ export function readConfig(env: RawEnv): ConfigResult {
       directoryApiToken,
       auditRetentionDays,
       logLevel,
+      localDev,
       rotations,
       warnings,
     },
   };
 }
 
-const NAMES = [
+/** Every secret: each is checked against the public development values. */
+const SECRET_NAMES = [
   "ONEACCESS_BEARER_TOKEN",
   "ONEACCESS_BEARER_TOKEN_PREVIOUS",
   "ONEACCESS_SIGNING_KEY",
@@ -146,6 +199,11 @@ const NAMES = [
   "ONEACCESS_ENCRYPTION_KEY",
   "ONEACCESS_ENCRYPTION_KEY_PREVIOUS",
   "DIRECTORY_API_TOKEN",
+] as const;
+type SecretWithPrevious = "ONEACCESS_BEARER_TOKEN" | "ONEACCESS_SIGNING_KEY" | "ONEACCESS_ENCRYPTION_KEY";
+
+const NAMES = [
+  ...SECRET_NAMES,
   "ONEACCESS_SIGNATURE",
   "ONEACCESS_ENCRYPTION",
   "ONEACCESS_GCM_LAYOUT",
@@ -156,7 +214,9 @@ const NAMES = [
   "REPLAY_SHARDS",
   "AUDIT_RETENTION_DAYS",
   "LOG_LEVEL",
+  "LOCAL_DEV",
 ] as const;
+type ConfigName = (typeof NAMES)[number];
 
 let cached: { fingerprint: string; result: ConfigResult } | undefined;
 /** The result for each env object already seen: the runtime hands an isolate's requests one unchanging env. */

@@ -59,11 +59,15 @@ describe("CHECK_URL in every profile", () => {
     }
   });
 
-  it("accepts data as a JSON object when encryption is off", async () => {
+  it("accepts data as a JSON object when encryption is off (but a CHECK_URL is never an object)", async () => {
     const p = profile("none");
-    const body = `{"nonce":"${randomNonce()}","timestamp":${Math.floor(nowSeconds())},"eventType":"CHECK_URL","data":{"random":"obj"},"signature":""}`;
-    const res = await callWorker(toRequest(CALLBACK_URL, p, body), envFor(p));
-    expect(await res.json()).toEqual({ code: "200", message: "success", data: '{"random":"obj"}' });
+    const envelope = (eventType: string, data: string) =>
+      `{"nonce":"${randomNonce()}","timestamp":${Math.floor(nowSeconds())},"eventType":"${eventType}","data":${data},"signature":""}`;
+    const code = `obj-${randomNonce(8)}`;
+    const created = await callWorker(toRequest(CALLBACK_URL, p, envelope("CREATE_ORGANIZATION", `{"code":"${code}","name":"Object data"}`)), envFor(p));
+    expect(await created.json()).toMatchObject({ code: "200", message: "success", data: expect.stringMatching(/^\{"id":"org_/) });
+    const check = await callWorker(toRequest(CALLBACK_URL, p, envelope("CHECK_URL", '{"random":"obj"}')), envFor(p));
+    expect(await check.json()).toEqual({ code: "400", message: "data does not match eventType", data: "" });
   });
 });
 
@@ -169,8 +173,9 @@ describe("authentication failures: 401, one message, no storage touched", () => 
     const res = await callWorker(toRequest(CALLBACK_URL, p, JSON.stringify(envelope)), { ...envFor(p), DB: spies.DB, REPLAY_GUARD: spies.REPLAY_GUARD });
     expect(res.status).toBe(401);
     expect(spies.calls).toEqual([]);
-    const health = (await (await callWorker(new Request("https://receiver.test/healthz"), envFor(p))).json()) as { hints: Array<{ hint: string }> };
-    expect(health.hints[0]?.hint).toContain("ONEACCESS_SIGNATURE=hmac-sha256");
+    const operator = new Request("https://receiver.test/healthz", { headers: { authorization: `Bearer ${testEnv.DIRECTORY_API_TOKEN}` } });
+    const health = (await (await callWorker(operator, envFor(p))).json()) as { seenByThisInstance: { signatureHint: { hint: string } } };
+    expect(health.seenByThisInstance.signatureHint.hint).toContain("ONEACCESS_SIGNATURE=hmac-sha256");
     expect(JSON.stringify(health)).not.toContain(p.signingKey);
   });
 });

@@ -1,9 +1,12 @@
-// GET /healthz: safe defaults are visible (a warning when signing or encryption is off), names never values.
+// GET /healthz, the operator's view: safe defaults are visible (a warning when signing or encryption is off),
+// names never values.
 import { describe, expect, it } from "vitest";
 import { callWorker, testEnv } from "./helpers/worker";
 
+/** The operator's view (the public one says only ok / misconfigured: see test/security/findings.test.ts). */
 async function health(overrides: Partial<Record<keyof Env, unknown>> = {}) {
-  const res = await callWorker(new Request("https://receiver.test/healthz"), overrides);
+  const headers = { authorization: `Bearer ${testEnv.DIRECTORY_API_TOKEN}` };
+  const res = await callWorker(new Request("https://receiver.test/healthz", { headers }), overrides);
   const text = await res.text();
   return { status: res.status, text, body: JSON.parse(text) as { status: string; warnings: string[]; profile: Record<string, unknown> } };
 }

@@ -62,13 +62,15 @@ const userPayload = (suffix: string) => ({
 });
 
 describe("one structured line per callback, nothing secret in it", () => {
-  it("CHECK_URL answered: outcome echoed, the audit row written, no shard (no replay record)", async () => {
+  it("CHECK_URL answered: outcome echoed, on its replay key's shard like every event; its copy a duplicate", async () => {
     const { request, envelope } = await buildRequest(CALLBACK_URL, p, "CHECK_URL", SENTINELS.random);
     const { res, line, level } = await oneLine(request, env, [envelope.data]);
     expect(res.status).toBe(200);
     expectFields(line);
-    expect(line).toMatchObject({ eventType: "CHECK_URL", code: "200", outcome: "echoed", entityId: null, shard: null, audit: "written" });
+    expect(line).toMatchObject({ eventType: "CHECK_URL", code: "200", outcome: "echoed", entityId: null, shard: expect.any(Number) });
     expect(level).toBe("log");
+    const again = await oneLine(toRequest(CALLBACK_URL, p, JSON.stringify(envelope)), env, [envelope.data]);
+    expect(again.line).toMatchObject({ eventType: "CHECK_URL", code: "200", outcome: "duplicate", shard: line.shard });
   });
 
   it("CREATE_USER applied, then its exact duplicate: entity id and shard on both lines", async () => {
@@ -109,14 +111,14 @@ describe("one structured line per callback, nothing secret in it", () => {
     expect(hinted.line).toMatchObject({ code: "401", reason: "signature-mismatch", hint: expect.stringContaining("ONEACCESS_SIGNATURE=hmac-sha256") });
   });
 
-  it("401 replay: the same nonce with another body", async () => {
+  it("the same nonce with another signed body is another request: applied, with its own line", async () => {
     const nonce = randomNonce();
     const first = await buildRequest(CALLBACK_URL, p, "CREATE_USER", userPayload("d"), { nonce });
     expect((await oneLine(first.request, env, [first.envelope.data])).res.status).toBe(200);
     const second = await buildRequest(CALLBACK_URL, p, "CREATE_USER", userPayload("e"), { nonce });
     const { line } = await oneLine(second.request, env, [second.envelope.data, first.envelope.data]);
     expectFields(line);
-    expect(line).toMatchObject({ eventType: "CREATE_USER", code: "401", reason: "replay-different-body", shard: expect.any(Number) });
+    expect(line).toMatchObject({ eventType: "CREATE_USER", code: "200", outcome: "applied", shard: expect.any(Number) });
   });
 
   it("400 malformed envelope and unknown event type: refused before authentication, payload not echoed", async () => {
@@ -137,14 +139,24 @@ describe("one structured line per callback, nothing secret in it", () => {
     const { res, line } = await oneLine(request, env, [envelope.data]);
     expect(res.status).toBe(400);
     expectFields(line);
-    expect(line).toMatchObject({ eventType: "CREATE_USER", code: "400", outcome: "refused", reason: "username is required", shard: expect.any(Number) });
+    expect(line).toMatchObject({
+      eventType: "CREATE_USER",
+      code: "400",
+      outcome: "bad-request",
+      reason: "username is required",
+      shard: expect.any(Number),
+      audit: "written",
+    });
+    // Replayed, it is refused again without a second audit row.
+    const again = await oneLine(toRequest(CALLBACK_URL, p, JSON.stringify(envelope)), env, [envelope.data]);
+    expect(again.line).toMatchObject({ code: "400", reason: "username is required", audit: "already" });
   });
 
   it("400 undecryptable data (signed correctly)", async () => {
     const { envelope } = await buildRequest(CALLBACK_URL, { ...p, encryption: "none" }, "CREATE_USER", btoa(SENTINELS.password.padEnd(48, "x")));
     const { line } = await oneLine(toRequest(CALLBACK_URL, p, JSON.stringify(envelope)), env, [envelope.data]);
     expectFields(line);
-    expect(line).toMatchObject({ eventType: "CREATE_USER", code: "400", outcome: "refused" });
+    expect(line).toMatchObject({ eventType: "CREATE_USER", code: "400", outcome: "undecryptable", audit: "written" });
   });
 
   it("405, 413 and 415", async () => {

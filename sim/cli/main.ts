@@ -149,10 +149,12 @@ function readPayload(host: CliHost, arg: string): string {
 }
 
 /**
- * After a refused CHECK_URL: the receiver's own diagnosis from GET /healthz next to the callback URL (which
- * setting is wrong, which signature algorithm would have verified). Never values, so safe to print.
+ * After a refused CHECK_URL: the receiver's own diagnosis from the operator view of GET /healthz (which
+ * setting is wrong, which signature algorithm would have verified, the reasons of its latest refusals), when
+ * this side knows DIRECTORY_API_TOKEN. Names and reasons only, never values, so safe to print.
  */
-async function healthHints(host: CliHost, url: string): Promise<string[]> {
+async function healthHints(host: CliHost, url: string, profile: SimProfile): Promise<string[]> {
+  if (profile.operatorToken === undefined) return [];
   let healthUrl: string;
   try {
     healthUrl = new URL("/healthz", url).href;
@@ -160,11 +162,17 @@ async function healthHints(host: CliHost, url: string): Promise<string[]> {
     return [];
   }
   try {
-    const res = await host.fetch(new Request(healthUrl));
-    const body = (await res.json()) as { status?: string; problems?: Array<{ setting: string; problem: string }>; hints?: Array<{ hint: string }> };
+    const res = await host.fetch(new Request(healthUrl, { headers: { authorization: `Bearer ${profile.operatorToken}` } }));
+    const body = (await res.json()) as {
+      problems?: Array<{ setting: string; problem: string }>;
+      seenByThisInstance?: { signatureHint: { hint: string } | null; recentRefusals: Array<{ code: string; reason: string | null }> };
+    };
+    const seen = body.seenByThisInstance;
     const lines = (body.problems ?? []).map((p) => `receiver    ${p.setting} ${p.problem}`);
-    lines.push(...(body.hints ?? []).map((h) => `receiver    hint: ${h.hint}`));
-    return lines.length > 0 ? [`the receiver's own diagnosis (${healthUrl}, about its settings):`, ...lines] : [];
+    if (seen?.signatureHint) lines.push(`receiver    hint: ${seen.signatureHint.hint}`);
+    const latest = seen?.recentRefusals[0];
+    if (latest?.reason) lines.push(`receiver    last refusal: ${latest.code} ${latest.reason}`);
+    return lines.length > 0 ? [`the receiver's own diagnosis (${healthUrl}, seen by the instance that answered):`, ...lines] : [];
   } catch {
     return [];
   }
@@ -207,7 +215,7 @@ export async function main(host: CliHost): Promise<number> {
       case "check-url": {
         const result = await checkUrl(sender);
         for (const line of result.lines) out(line);
-        if (!result.ok && result.reply.code !== "network") for (const line of await healthHints(host, url)) out(line);
+        if (!result.ok && result.reply.code !== "network") for (const line of await healthHints(host, url, profile)) out(line);
         return result.ok ? 0 : 1;
       }
       case "send": {
@@ -245,7 +253,7 @@ export async function main(host: CliHost): Promise<number> {
           const check = await checkUrl(sender);
           if (!check.ok) {
             for (const line of check.lines) out(line);
-            if (check.reply.code !== "network") for (const line of await healthHints(host, url)) out(line);
+            if (check.reply.code !== "network") for (const line of await healthHints(host, url, profile)) out(line);
             out("sync not started: the receiver does not accept this profile (--no-check to push anyway)");
             return 1;
           }

@@ -52,7 +52,7 @@ export function diagnose(reply: Reply): string[] {
     case "401":
       return [
         "authentication failed: the receiver's ONEACCESS_BEARER_TOKEN, ONEACCESS_SIGNING_KEY or ONEACCESS_SIGNATURE",
-        "differs from this side's, or the clocks are further apart than TIMESTAMP_TOLERANCE_SECONDS (see GET /healthz, `hints`)",
+        "differs from this side's, or the clocks are further apart than TIMESTAMP_TOLERANCE_SECONDS (the receiver's log says which)",
       ];
     case "400":
       return reply.message === "data cannot be decrypted"
@@ -84,9 +84,11 @@ export interface ReplayResult {
 }
 
 /**
- * One valid event (a probe organization) sent twice with the same nonce, then the same nonce with another
- * body. The duplicate is answered from the nonce store (same code, message and id, re-sealed) and changes
- * nothing; the other body is a replay and is refused with 401. The probe is deleted afterwards.
+ * One valid event (a probe organization) sent, then copies of it: the same bytes, and the same signed request
+ * with its envelope spelled differently (whitespace, key order: not signed). Each copy is answered from the
+ * nonce store (same code, message and id, re-sealed) and changes nothing. With sha1, whose signature does not
+ * cover the eventType, a copy relabelled as another event is refused (400) and does not take the genuine
+ * request's place. The probe is deleted afterwards.
  */
 export async function replay(sender: Sender): Promise<ReplayResult & { probeCode: string; nonce: string; probeId: string | null }> {
   const probeCode = `sim-replay-${randomLetters(8).toLowerCase()}`;
@@ -104,25 +106,37 @@ export async function replay(sender: Sender): Promise<ReplayResult & { probeCode
     pass: r1.code === "200" && probeId !== null,
   });
 
+  const sameAs = (r: Reply) => r.code === r1.code && r.message === r1.message && r.plaintext === r1.plaintext;
   const r2 = await sender.post(first.body);
-  const sameAnswer = r2.code === r1.code && r2.message === r1.message && r2.plaintext === r1.plaintext;
   const resealed = sender.profile.encryption === "none" || r1.data === "" || r2.data !== r1.data;
   checks.push({
-    name: "same nonce, same body",
+    name: "same request again",
     expected: "the first reply again, from the nonce store (nothing applied twice)",
     got: describe(r2),
-    pass: sameAnswer && resealed,
+    pass: sameAs(r2) && resealed,
     note: sender.profile.encryption === "none" ? undefined : resealed ? "same reply, re-sealed with a fresh IV" : "reply ciphertext repeated",
   });
 
-  const altered = await sender.build("CREATE_ORGANIZATION", JSON.stringify({ code: probeCode, name: "Replay probe (altered)" }), { nonce });
-  const r3 = await sender.post(altered.body);
+  const { signature, ...rest } = first.envelope;
+  const respelled = JSON.stringify({ signature, ...rest }, null, 2);
+  const r3 = await sender.post(respelled);
   checks.push({
-    name: "same nonce, another body (validly signed)",
-    expected: "401: a replay",
+    name: "same request, envelope re-spelled",
+    expected: "the first reply again: the replay key is what was signed, not the bytes",
     got: describe(r3),
-    pass: r3.code === "401",
+    pass: sameAs(r3),
   });
+
+  if (sender.profile.signature === "sha1") {
+    const relabelled = envelopeBody({ ...first.envelope, eventType: "CREATE_USER" });
+    const r4 = await sender.post(relabelled);
+    checks.push({
+      name: "same request, relabelled CREATE_USER",
+      expected: "400: the payload is not a user (sha1 does not sign the eventType)",
+      got: describe(r4),
+      pass: r4.code === "400",
+    });
+  }
 
   if (probeId !== null) {
     const { reply } = await sender.send("DELETE_ORGANIZATION", JSON.stringify({ id: probeId }));

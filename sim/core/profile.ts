@@ -19,6 +19,8 @@ export interface SimProfile {
   receiveId: string;
   /** The receiver's window (TIMESTAMP_TOLERANCE_SECONDS); 0 means the window is off. */
   toleranceSeconds: number;
+  /** DIRECTORY_API_TOKEN when this side knows it (the settings files): opens the receiver's operator view. */
+  operatorToken?: string;
 }
 
 /** The layout used when the configuration says `auto`: the one the receiver's own check-url script uses. */
@@ -55,6 +57,7 @@ export function profileFromSettings(settings: Record<string, string>): ProfileRe
       encryptionKey: p.encryptionKeys[0] ?? "",
       receiveId: p.receiveId,
       toleranceSeconds: p.toleranceSeconds,
+      ...(result.config.directoryApiToken !== null ? { operatorToken: result.config.directoryApiToken } : {}),
     },
     warnings: result.config.warnings,
   };

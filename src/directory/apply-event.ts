@@ -15,7 +15,6 @@
 // thus never applied on a stale decision, and never half-applied.
 import type { PasswordPolicy } from "../config";
 import type { DirectoryEvent } from "../protocol/events";
-import { coalesceWrites, type CoalescedWrite } from "./coalesce";
 import { newId } from "./ids";
 import { hashPassword } from "./password";
 import {
@@ -34,7 +33,6 @@ import {
 import { userRowCache, type KnownUser, type UserRowCache } from "./row-cache";
 import {
   DirectoryReader,
-  insertDeliveries,
   insertDelivery,
   type DirectoryDb,
   isSnapshotChanged,
@@ -51,7 +49,7 @@ export interface ApplyContext {
   /** The event's own timestamp (ms): last-event-wins compares these. */
   eventTimestampMs: number;
   receivedAtMs: number;
-  /** What a user write does to the stored password hash, worked out beforehand by `passwordWrite`. */
+  /** What a user write does to the stored password hash (`resolvePassword`). */
   password: PasswordWrite;
 }
 
@@ -76,20 +74,27 @@ class DirectoryContention extends Error {
 }
 
 /**
- * The password part of a user event's write, from the password it carries: keep the stored hash (none
- * sent), clear it (drop policy), or a new PBKDF2 hash (pbkdf2 policy). Worked out once per event, before the
- * event is handed to the replay store: hashing is deliberately slow, and the store's object is shared by
- * many events.
+ * What a user event does to the stored password, as the route hands it to the replay store: keep the stored
+ * hash (none sent), clear it (drop policy), or hash the sent password (pbkdf2 policy). The hash itself is
+ * made by `resolvePassword` inside the store, once the request is known to be new: hashing is deliberately
+ * slow, and an exact duplicate must not pay for it.
  */
-export async function passwordWrite(event: DirectoryEvent, policy: PasswordPolicy): Promise<PasswordWrite> {
+export type PasswordIntent = { kind: "keep" } | { kind: "clear" } | { kind: "hash"; password: string };
+
+export function passwordIntent(event: DirectoryEvent, policy: PasswordPolicy): PasswordIntent {
   const sent = event.type === "CREATE_USER" || event.type === "UPDATE_USER" ? event.user.password : undefined;
-  switch (passwordAction(sent, policy)) {
+  const action = passwordAction(sent, policy);
+  return action === "hash" ? { kind: "hash", password: sent! } : { kind: action };
+}
+
+export async function resolvePassword(intent: PasswordIntent): Promise<PasswordWrite> {
+  switch (intent.kind) {
     case "keep":
       return { kind: "keep" };
     case "clear":
       return { kind: "set", hash: null };
     case "hash":
-      return { kind: "set", hash: await hashPassword(sent!) };
+      return { kind: "set", hash: await hashPassword(intent.password) };
   }
 }
 
@@ -166,32 +171,6 @@ function rememberUserWrite(users: UserRowCache, reader: DirectoryReader, write: 
 /** A failed batch leaves the user it was about in a state this isolate does not know. */
 function forgetUsersOf(users: UserRowCache, event: DirectoryEvent): void {
   if (event.type === "UPDATE_USER" || event.type === "DELETE_USER") users.forget(event.id);
-}
-
-/** Most audit rows one coalesced D1 batch carries, and how long a batch waits for more. */
-export const DELIVERY_BATCH_MAX = 64;
-export const DELIVERY_LINGER_MS = 20;
-const deliveryWriters = new WeakMap<D1Database, CoalescedWrite<DeliveryRecord>>();
-
-/**
- * Writes the audit row of a CHECK_URL, after its reply (under `waitUntil`); resolves once the row is
- * durable. Concurrent rows for the same database share one statement (coalesce.ts, insertDeliveries): a
- * CHECK_URL costs a whole round trip otherwise, more than all its protocol work.
- */
-export function recordDelivery(db: D1Database, record: DeliveryRecord): Promise<void> {
-  let write = deliveryWriters.get(db);
-  if (!write) {
-    write = coalesceWrites<DeliveryRecord>(
-      async (records) => {
-        await db.batch([insertDeliveries(db, records)]);
-      },
-      // The row is written after the reply (waitUntil): lingering 20 ms costs the client nothing and, under
-      // load, gathers dozens of rows into one statement.
-      { maxItems: DELIVERY_BATCH_MAX, maxWaitMs: 5_000, lingerMs: DELIVERY_LINGER_MS },
-    );
-    deliveryWriters.set(db, write);
-  }
-  return write(record);
 }
 
 function deliveryOf(event: DirectoryEvent, ctx: ApplyContext, outcome: ApplyOutcome): DeliveryRecord {

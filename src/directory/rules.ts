@@ -269,13 +269,14 @@ export function decideCreateUser(
   if (predatesRename(released, eventTs)) return unchanged(withId(released.entityId, MESSAGES.stale));
   if (existing && isStale(existing, eventTs)) return unchanged(withId(existing.id, MESSAGES.stale));
   const id = existing?.id ?? freshId;
-  // The create carries the whole user: what it leaves out has no value (a revived user starts afresh).
+  // The create carries the whole user: what it leaves out has no value (a revived user starts afresh),
+  // except `disabled`, which fails closed: a resent create that does not say must never re-enable anyone.
   const record: UserRecord = {
     id,
     username,
     name: user.name,
     organizationId: user.organizationId ?? null,
-    disabled: user.disabled ?? false,
+    disabled: user.disabled ?? existing?.disabled ?? false,
     firstName: user.firstName ?? null,
     middleName: user.middleName ?? null,
     lastName: user.lastName ?? null,

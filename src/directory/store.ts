@@ -446,23 +446,6 @@ export function userWrites(
 }
 
 /**
- * Several audit rows as ONE statement: the rows travel as one JSON array parameter and SQLite unpacks it
- * (json_each), so a group-committed batch of rows costs one statement however many rows it carries (a
- * statement is what local D1 charges for, and D1 allows 100 bound parameters per statement, 14 rows' worth).
- * Rows keep their order, so ids increase as before.
- */
-export function insertDeliveries(db: DirectoryDb, records: DeliveryRecord[]): D1PreparedStatement {
-  const rows = records.map((r) => [r.receivedAtMs, r.eventType, r.nonce, r.code, r.message, r.entityId, r.durationMs]);
-  return db
-    .prepare(
-      `INSERT INTO deliveries (received_at, event_type, nonce, code, message, entity_id, duration_ms)
-       SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
-       FROM json_each(?) ORDER BY key`,
-    )
-    .bind(JSON.stringify(rows));
-}
-
-/**
  * The audit row. With `ifRow`, only written when that row exists: a speculative create's audit row goes in
  * only if its insert did (the id is fresh, so the row exists exactly when the insert happened).
  */

@@ -3,6 +3,7 @@
 import type { Child, FC } from "hono/jsx";
 import { raw } from "hono/html";
 import type { ApiDelivery, ApiUser, DirectoryCounts, TreeOrganization } from "../read/queries";
+import type { Refusal } from "./diagnostics";
 
 const CSS = `
 :root { color-scheme: light; --ink: #1d2330; --muted: #5f6b7a; --line: #dde2ea; --bg: #f4f6f9; --card: #fff;
@@ -136,7 +137,8 @@ export interface ConfigStatus {
   rotations: Array<{ name: string; lastUsed: string | null }>;
   warnings: string[];
   signatureHint: { hint: string; at: string } | null;
-  lastAuthFailure: { reason: string; at: string } | null;
+  /** Newest first, from this instance's memory only. */
+  recentRefusals: Refusal[];
 }
 
 export interface DashboardProps {
@@ -193,12 +195,38 @@ const ConfigCard: FC<{ config: ConfigStatus }> = ({ config }) => (
           Signature hint ({when(config.signatureHint.at)}, this isolate's memory): {config.signatureHint.hint}
         </li>
       ) : null}
-      {config.lastAuthFailure ? (
-        <li class="info">
-          Last refused callback ({when(config.lastAuthFailure.at)}, this isolate's memory): {config.lastAuthFailure.reason}
-        </li>
-      ) : null}
     </ul>
+    {config.recentRefusals.length > 0 ? (
+      <>
+        <h3>Refused callbacks seen by this instance</h3>
+        <p class="muted">
+          This instance's memory only: OneAccess's requests usually reach other instances. The logs hold every refusal
+          (wrangler tail).
+        </p>
+        <table>
+          <thead>
+            <tr>
+              <th>when</th>
+              <th>code</th>
+              <th>reason</th>
+              <th>event</th>
+            </tr>
+          </thead>
+          <tbody>
+            {config.recentRefusals.map((r) => (
+              <tr>
+                <td class="nowrap">{when(r.at)}</td>
+                <td>
+                  <span class="code bad">{r.code}</span>
+                </td>
+                <td class="mono">{r.reason ?? ""}</td>
+                <td class="mono">{r.eventType ?? ""}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </>
+    ) : null}
   </section>
 );
 

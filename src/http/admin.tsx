@@ -7,12 +7,11 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import { csrf } from "hono/csrf";
 import { HTTPException } from "hono/http-exception";
-import { loadConfig } from "../config";
 import { BadParameter, parseSearch } from "../read/params";
 import { directoryCounts, isoTime, listDeliveries, listUsers, organizationTree } from "../read/queries";
 import { Dashboard, DisabledPage, LoginPage, type ConfigStatus, type DashboardProps } from "./admin-views";
 import { readBodyLimited } from "./body";
-import { diagnostics } from "./diagnostics";
+import { operatorStatus } from "./health";
 import {
   ADMIN_COOKIE,
   ADMIN_SESSION_SECONDS,
@@ -148,46 +147,31 @@ admin.onError((err, c) => {
   return c.text("internal error, retry later", 500);
 });
 
-const SECRETS = [
-  "ONEACCESS_BEARER_TOKEN",
-  "ONEACCESS_SIGNING_KEY",
-  "ONEACCESS_ENCRYPTION_KEY",
-  "ONEACCESS_BEARER_TOKEN_PREVIOUS",
-  "ONEACCESS_SIGNING_KEY_PREVIOUS",
-  "ONEACCESS_ENCRYPTION_KEY_PREVIOUS",
-  "DIRECTORY_API_TOKEN",
-] as const;
-
 /** What the page says about the configuration: names, choices and states, never a secret's value. */
-export function configStatus(envObject: Env): ConfigStatus {
-  const env = envObject as unknown as Record<string, unknown>;
-  const isSet = (name: string) => typeof env[name] === "string" && (env[name] as string).trim() !== "";
-  const result = loadConfig(env);
-  const problems = result.ok ? [] : result.problems;
-  const missing = new Set(problems.map((p) => p.setting));
-  const secrets = SECRETS.map((name) => ({ name, set: isSet(name), required: missing.has(name) }));
-  const base = {
-    secrets,
-    signatureHint: diagnostics.signatureHint,
-    lastAuthFailure: diagnostics.lastAuthFailure,
-  };
-  if (!result.ok) return { ...base, ok: false, problems, profile: [], rotations: [], warnings: [] };
-  const { protocol, passwordPolicy, replayShards, auditRetentionDays, rotations, warnings } = result.config;
-  const profile: Array<[string, string]> = [
-    ["signature", protocol.signature],
-    ["encryption", protocol.encryption + (protocol.encryption === "aes-gcm" ? ` (layout ${protocol.gcmLayout})` : "")],
-    ...(protocol.encryption === "aes-cbc" ? [["receive id", protocol.receiveId === "" ? "not checked" : "checked"] as [string, string]] : []),
-    ["timestamp window", protocol.toleranceSeconds === 0 ? "off" : `±${protocol.toleranceSeconds} s`],
-    ["passwords", passwordPolicy === "drop" ? "dropped" : "pbkdf2 hash"],
-    ["replay shards", String(replayShards)],
-    ["audit retention", `${auditRetentionDays} days`],
-  ];
+export function configStatus(env: Env): ConfigStatus {
+  const view = operatorStatus(env);
+  const p = view.profile;
+  const profile: Array<[string, string]> =
+    p === null
+      ? []
+      : [
+          ["signature", p.signature],
+          ["encryption", p.encryption + (p.gcmLayout !== undefined ? ` (layout ${p.gcmLayout})` : "")],
+          ...(p.receiveIdChecked !== undefined ? [["receive id", p.receiveIdChecked ? "checked" : "not checked"] as [string, string]] : []),
+          ["timestamp window", p.timestampToleranceSeconds === 0 ? "off" : `±${p.timestampToleranceSeconds} s`],
+          ["passwords", p.passwordPolicy === "drop" ? "dropped" : "pbkdf2 hash"],
+          ["replay shards", String(p.replayShards)],
+          ["audit retention", `${p.auditRetentionDays} days`],
+        ];
+  const seen = view.seenByThisInstance;
   return {
-    ...base,
-    ok: true,
-    problems: [],
+    ok: view.status === "ok",
+    problems: view.problems,
     profile,
-    rotations: rotations.map((name) => ({ name, lastUsed: diagnostics.previousKeyLastUsed[name] ?? null })),
-    warnings,
+    secrets: view.secrets,
+    rotations: view.rotationInProgress.map((name) => ({ name, lastUsed: seen.previousKeyLastUsed[name] ?? null })),
+    warnings: view.warnings,
+    signatureHint: seen.signatureHint,
+    recentRefusals: seen.recentRefusals,
   };
 }

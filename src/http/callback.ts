@@ -1,17 +1,16 @@
-// POST /callback: the order of checks is the contract's, and a 200 is sent only once the change and its
-// replay record are durable.
+// POST /callback: the order of checks is the contract's (bearer, then body, then envelope, window and
+// signature, then the payload), and a 200 is sent only once the change and its replay record are durable.
 import { Hono, type Context } from "hono";
 import type { Config } from "../config";
-import { forReplayStore, passwordWrite, recordDelivery, type ApplyContext } from "../directory/apply-event";
-import { checkBearer, authenticateEnvelope, openEnvelope, sealReply, type Opened, type SealContext } from "../protocol/callback";
-import { sha256, toHex } from "../protocol/codec";
+import { forReplayStore, passwordIntent } from "../directory/apply-event";
+import { authenticateEnvelope, checkBearer, openEnvelope, sealReply, type Opened, type SealContext } from "../protocol/callback";
 import type { Envelope } from "../protocol/envelope";
 import { toWire, type Failure, type Result, type WireCode } from "../protocol/failures";
 import { shardFor, shardName } from "../replay/shard";
 import { replayTtlMs } from "../replay/ttl";
-import type { GuardedOutcome, GuardedWork, StoredReply } from "../replay/types";
+import type { GuardedOutcome, GuardedWork } from "../replay/types";
 import { isJsonContentType, readBodyLimited } from "./body";
-import { diagnostics } from "./diagnostics";
+import { diagnostics, noteRefusal } from "./diagnostics";
 import { logCallback, type CallbackLogLine } from "./log";
 import { requireConfig } from "./middleware";
 import type { AppEnv } from "./types";
@@ -26,13 +25,18 @@ function answer(c: Context<AppEnv>, body: { code: WireCode; message: string; dat
 
 type LineExtras = Pick<CallbackLogLine, "shard" | "previousKeys" | "audit">;
 
+/** The precise reason of a refusal, for the operator (a fixed token or a field name, never a value). */
+function reasonOf(failure: Failure): string | null {
+  return "reason" in failure ? failure.reason : failure.kind === "bad-request" ? failure.message : null;
+}
+
 /** The log line of a refusal: the precise reason (and a signature hint) for the operator, never a value. */
 function refusalLine(failure: Failure, started: number, eventType: string | null, extra: LineExtras = {}): CallbackLogLine {
   return {
     eventType,
     code: toWire(failure).code,
     outcome: failure.kind,
-    reason: "reason" in failure ? failure.reason : failure.kind === "bad-request" ? failure.message : null,
+    reason: reasonOf(failure),
     ...(failure.kind === "unauthorized" && failure.hint ? { hint: failure.hint } : {}),
     durationMs: Date.now() - started,
     ...extra,
@@ -42,7 +46,9 @@ function refusalLine(failure: Failure, started: number, eventType: string | null
 function refuse(c: Context<AppEnv>, failure: Failure, started: number, eventType: string | null = null, extra: LineExtras = {}) {
   // A 405 is answered without loading the configuration (no middleware on that route): default level.
   const config = c.get("config") as Config | undefined;
-  logCallback(refusalLine(failure, started, eventType, extra), config?.logLevel);
+  const line = refusalLine(failure, started, eventType, extra);
+  logCallback(line, config?.logLevel);
+  noteRefusal({ code: line.code, reason: line.reason ?? null, eventType, ...(line.hint ? { hint: line.hint } : {}) });
   return answer(c, { ...toWire(failure), data: "" }, failure.kind === "method-not-allowed" ? { Allow: "POST" } : undefined);
 }
 
@@ -74,95 +80,53 @@ async function handle(c: Context<AppEnv>, started: number) {
   const config = c.get("config");
   const settings = config.protocol;
 
+  // The bearer token first: nothing about an unauthenticated request is read, not even its body.
+  const bearer = await checkBearer(c.req.header("authorization") ?? null, settings.bearerTokens);
+  if (!bearer.ok) return refuse(c, bearer.failure, started);
   if (!isJsonContentType(c.req.header("content-type"))) return refuse(c, { kind: "unsupported-media-type" }, started);
   const body = await readBodyLimited(c.req.raw, config.maxBodyBytes);
   if (!body.ok) return refuse(c, body.failure, started);
-  const bearer = checkBearer(c.req.header("authorization") ?? null, settings.bearerTokens);
-  if (!bearer.ok) {
-    diagnostics.lastAuthFailure = { reason: "bearer token", at: new Date().toISOString() };
-    return refuse(c, bearer.failure, started);
-  }
   const auth = await authenticateEnvelope(settings, body.value.text, Date.now(), bearer.value);
-  if (!auth.ok) {
-    const f = auth.failure;
-    if (f.kind === "unauthorized") {
-      diagnostics.lastAuthFailure = { reason: f.reason, at: new Date().toISOString() };
-      // The hint also goes to the request's one log line (refusalLine).
-      if (f.hint) diagnostics.signatureHint = { hint: f.hint, at: new Date().toISOString() };
-    }
-    return refuse(c, f, started);
-  }
-  const envelope = auth.value.envelope;
+  if (!auth.ok) return refuse(c, auth.failure, started);
+  const { envelope, replayKey } = auth.value;
   const keysUsed = (seal?: SealContext) => previousKeysUsed(bearer.value, auth.value.signingKeyIndex, seal);
 
-  if (envelope.eventType === "CHECK_URL") return checkUrl(c, envelope, started, keysUsed);
-
-  // Open and check the payload before anything is stored: verification came first, and a request that does
-  // not open is refused here (400: its audit row and reply are still recorded below, like any reply).
+  // Open and check the payload before anything is stored: verification came first. A payload refused here
+  // (400) still leaves its audit row, once per replay key, recorded apart from the key's own record.
   const opened = await openEnvelope(settings, envelope);
   let work: GuardedWork;
-  let seal: SealContext = NO_SEAL;
-  let reason: string | null = null;
+  let refusal: Failure | null = null;
   if (!opened.ok) {
-    const wire = toWire(opened.failure);
-    if (wire.code !== "400") return refuse(c, opened.failure, started, envelope.eventType, { previousKeys: keysUsed() });
-    reason = refusalLine(opened.failure, started, null).reason ?? null;
-    work = { kind: "refuse", eventType: envelope.eventType, code: "400", message: wire.message, receivedAtMs: started };
+    if (toWire(opened.failure).code !== "400") return refuse(c, opened.failure, started, envelope.eventType, { previousKeys: keysUsed() });
+    refusal = opened.failure;
+    work = { kind: "refuse", eventType: envelope.eventType, message: toWire(opened.failure).message };
   } else if (opened.value.event.type === "CHECK_URL") {
-    throw new Error("unreachable: CHECK_URL is answered above");
+    work = { kind: "echo", echo: opened.value.event.echo };
   } else {
-    seal = opened.value.seal;
     const event = opened.value.event;
-    const context: ApplyContext = {
-      nonce: envelope.nonce,
-      eventTimestampMs: envelope.timestampMs,
-      receivedAtMs: started,
-      password: await passwordWrite(event, config.passwordPolicy),
-    };
-    // The password never leaves the Worker: the store gets what the directory does with it.
-    work = { kind: "apply", event: forReplayStore(event), context };
+    // The password travels only when it is to be hashed (pbkdf2); the store hashes it once the key is new.
+    work = { kind: "apply", event: forReplayStore(event), eventTimestampMs: envelope.timestampMs, password: passwordIntent(event, config.passwordPolicy) };
   }
 
-  // The replay guard: ONE call to the nonce's Durable Object reserves the nonce, applies the event (one D1
-  // batch) and records the reply, or says the nonce was seen before.
-  const shard = shardFor(envelope.nonce, config.replayShards);
-  const guard = c.env.REPLAY_GUARD.get(c.env.REPLAY_GUARD.idFromName(shardName(shard)));
-  const bodyHash = toHex(await sha256(body.value.bytes));
+  // One call to the key's Durable Object does the work once and records the reply, or answers a copy.
+  const shard = shardFor(replayKey, config.replayShards);
+  const store = c.env.REPLAY_GUARD.get(c.env.REPLAY_GUARD.idFromName(shardName(shard)));
   let result: GuardedOutcome;
   try {
-    result = await guard.process({ nonce: envelope.nonce, bodyHash, ttlMs: replayTtlMs(settings.toleranceSeconds), work });
+    result = await store.process({ key: replayKey, ttlMs: replayTtlMs(settings.toleranceSeconds), nonce: envelope.nonce, receivedAtMs: started, work });
   } catch (e) {
     return refuse(c, { kind: "internal", reason: `replay store unreachable: ${errorName(e)}` }, started, envelope.eventType, {
       shard,
       previousKeys: keysUsed(),
     });
   }
-  switch (result.state) {
-    case "conflict":
-      return refuse(c, { kind: "unauthorized", reason: "replay-different-body" }, started, envelope.eventType, { shard, previousKeys: keysUsed() });
-    case "in-flight":
-      return refuse(c, { kind: "in-flight" }, started, envelope.eventType, { shard, previousKeys: keysUsed() });
-    case "failed":
-      return refuse(c, { kind: "internal", reason: `storage failed: ${result.error}` }, started, envelope.eventType, { shard, previousKeys: keysUsed() });
-    case "committed":
-      return resend(c, envelope, result.reply, opened, started, shard, keysUsed);
-    case "done":
-      break;
+  if (result.state === "failed") {
+    return refuse(c, { kind: "internal", reason: `storage failed: ${result.error}` }, started, envelope.eventType, { shard, previousKeys: keysUsed() });
   }
-  const stored = result.reply;
-  const reply = await sealReply(settings, seal, stored.code as WireCode, stored.message, stored.plaintext);
-  logCallback({
-    eventType: envelope.eventType,
-    code: stored.code,
-    // 200 with another message ("already applied", "nothing to delete"…) changed nothing.
-    outcome: stored.code !== "200" ? "refused" : stored.message === "success" ? "applied" : "ignored",
-    reason: reason ?? (stored.code === "200" ? null : stored.message),
-    entityId: result.entityId,
-    shard,
-    durationMs: Date.now() - started,
-    previousKeys: keysUsed(seal),
-  }, config.logLevel);
-  return answer(c, reply);
+  if (refusal !== null) {
+    return refuse(c, refusal, started, envelope.eventType, { shard, previousKeys: keysUsed(), audit: result.state === "done" ? "written" : "already" });
+  }
+  return reply(c, envelope, opened, result, started, shard, keysUsed);
 }
 
 callback.all("/", (c) => refuse(c, { kind: "method-not-allowed" }, Date.now()));
@@ -172,94 +136,56 @@ function errorName(e: unknown): string {
   return e instanceof Error ? e.name : typeof e;
 }
 
-function delivery(envelope: Envelope, outcome: { code: string; message: string; entityId: string | null }, started: number) {
-  return {
-    receivedAtMs: started,
-    eventType: envelope.eventType,
-    nonce: envelope.nonce,
-    code: outcome.code,
-    message: outcome.message,
-    entityId: outcome.entityId,
-    durationMs: Date.now() - started,
-  };
-}
-
-type KeysUsed = (seal?: SealContext) => string[];
-
 /**
- * An exact duplicate: the first reply again, re-sealed with a fresh IV and the key the request opens with;
- * nothing is applied. If the request no longer opens (its encryption key was rotated out since), it is
- * refused like a new request would be: the stored reply is never sent unsealed.
+ * The recorded reply, sealed like the request (same layout and key, fresh IV). A duplicate gets the first
+ * reply again; nothing was applied for it.
  */
-async function resend(
+async function reply(
   c: Context<AppEnv>,
   envelope: Envelope,
-  stored: StoredReply,
   opened: Result<Opened>,
+  result: Exclude<GuardedOutcome, { state: "failed" }>,
   started: number,
   shard: number,
-  keysUsed: KeysUsed,
+  keysUsed: (seal?: SealContext) => string[],
 ) {
-  const settings = c.get("config").protocol;
-  let seal: SealContext = NO_SEAL;
-  if (stored.plaintext !== "" && settings.encryption !== "none") {
-    if (!opened.ok) return refuse(c, opened.failure, started, envelope.eventType, { shard, previousKeys: keysUsed() });
-    seal = opened.value.seal;
-  }
-  const reply = await sealReply(settings, seal, stored.code as WireCode, stored.message, stored.plaintext);
-  logCallback({
-    eventType: envelope.eventType,
-    code: stored.code,
-    outcome: "duplicate",
-    entityId: replyEntityId(stored.plaintext),
-    shard,
-    durationMs: Date.now() - started,
-    previousKeys: keysUsed(seal),
-  }, c.get("config").logLevel);
-  return answer(c, reply);
+  const config = c.get("config");
+  const seal = opened.ok ? opened.value.seal : NO_SEAL;
+  const stored = result.reply;
+  const sealed = await sealReply(config.protocol, seal, stored.code as WireCode, stored.message, stored.plaintext);
+  logCallback(
+    {
+      eventType: envelope.eventType,
+      code: stored.code,
+      // 200 with another message ("already applied", "nothing to delete"…) changed nothing.
+      outcome:
+        result.state === "duplicate"
+          ? "duplicate"
+          : envelope.eventType === "CHECK_URL"
+            ? "echoed"
+            : stored.code !== "200"
+              ? "refused"
+              : stored.message === "success"
+                ? "applied"
+                : "ignored",
+      reason: stored.code === "200" ? null : stored.message,
+      entityId: result.state === "done" ? result.entityId : replyEntityId(stored.plaintext),
+      shard,
+      durationMs: Date.now() - started,
+      previousKeys: keysUsed(seal),
+    },
+    config.logLevel,
+  );
+  return answer(c, sealed);
 }
 
-/** The id in a stored `{"id": ...}` reply, for the log line; null for an empty reply. */
+/** The id in a stored `{"id": ...}` reply, for the log line; null for an empty reply or an echo. */
 function replyEntityId(plaintext: string): string | null {
-  if (plaintext === "") return null;
+  if (!plaintext.startsWith("{")) return null;
   try {
     const id = (JSON.parse(plaintext) as { id?: unknown }).id;
     return typeof id === "string" ? id : null;
   } catch {
     return null;
   }
-}
-
-/** CHECK_URL: echo the random string, re-sealed. No replay record: answering it changes nothing. */
-async function checkUrl(c: Context<AppEnv>, envelope: Envelope, started: number, keysUsed: KeysUsed) {
-  const config = c.get("config");
-  const settings = config.protocol;
-  const opened = await openEnvelope(settings, envelope);
-  // The audit row is written off the response path, and the request's one log line after it, saying
-  // whether the row was written (a failure is logged, not answered). A failed CHECK_URL is the first thing
-  // an integrator hits, so it is audited too.
-  const auditThenLog = (code: string, message: string, line: CallbackLogLine) =>
-    c.executionCtx.waitUntil(
-      recordDelivery(c.env.DB, delivery(envelope, { code, message, entityId: null }, started)).then(
-        () => logCallback({ ...line, audit: "written" }, config.logLevel),
-        (e) => logCallback({ ...line, audit: "failed", reason: line.reason ?? `audit write failed: ${errorName(e)}` }, config.logLevel),
-      ),
-    );
-  if (!opened.ok || opened.value.event.type !== "CHECK_URL") {
-    const failure: Failure = opened.ok ? { kind: "internal", reason: "unreachable" } : opened.failure;
-    const wire = toWire(failure);
-    const extra = { previousKeys: keysUsed() };
-    if (wire.code !== "400") return refuse(c, failure, started, envelope.eventType, extra);
-    auditThenLog(wire.code, wire.message, refusalLine(failure, started, envelope.eventType, extra));
-    return answer(c, { ...wire, data: "" });
-  }
-  const reply = await sealReply(settings, opened.value.seal, "200", "success", opened.value.event.echo);
-  auditThenLog("200", "success", {
-    eventType: "CHECK_URL",
-    code: "200",
-    outcome: "echoed",
-    durationMs: Date.now() - started,
-    previousKeys: keysUsed(opened.value.seal),
-  });
-  return answer(c, reply);
 }

@@ -1,10 +1,11 @@
 // Who may read the directory: the holder of DIRECTORY_API_TOKEN, through the read API (a bearer header) or
 // the operator page (a session cookie that holds an HMAC keyed with the token, never the token itself).
 //
-// The token is read straight from the env, not through loadConfig(): the operator page must work while a
-// callback setting is wrong, because saying which one is what it is for. It is read the way config.ts reads
-// every setting (trimmed; empty counts as unset).
+// Only the token's own problems disable access: the operator page must work while a callback setting is
+// wrong, because saying which one is what it is for. It is read the way config.ts reads every setting
+// (trimmed; empty counts as unset).
 import { createMiddleware } from "hono/factory";
+import { loadConfig } from "../config";
 import { constantTimeEqual, sha256, utf8 } from "../protocol/codec";
 
 export type DirectoryAccess = { enabled: true; token: string } | { enabled: false; reason: string };
@@ -30,6 +31,10 @@ export async function directoryAccess(envObject: Env): Promise<DirectoryAccess> 
   if (token === undefined) {
     return { enabled: false, reason: "the directory read API is disabled: set the DIRECTORY_API_TOKEN secret to enable it" };
   }
+  // Its own problems only (too short, the public development value): another setting may be wrong meanwhile.
+  const config = loadConfig(envObject);
+  const problem = config.ok ? undefined : config.problems.find((p) => p.setting === "DIRECTORY_API_TOKEN");
+  if (problem) return { enabled: false, reason: `the directory read API is disabled: DIRECTORY_API_TOKEN ${problem.problem}` };
   for (const name of ["ONEACCESS_BEARER_TOKEN", "ONEACCESS_BEARER_TOKEN_PREVIOUS"]) {
     const bearer = setting(env, name);
     if (bearer !== undefined && (await tokensEqual(token, bearer))) {

@@ -1,4 +1,6 @@
 // One structured line per callback. Only fixed fields: never a key, token, password or payload.
+import { LOG_LEVELS, type LogLevel } from "../config";
+
 export interface CallbackLogLine {
   /** The envelope's eventType once the envelope parsed (a known type), else null. */
   eventType: string | null;
@@ -14,24 +16,16 @@ export interface CallbackLogLine {
   durationMs: number;
   /** Names of the secrets whose `*_PREVIOUS` value authenticated or opened this request (a rotation). */
   previousKeys?: string[];
-  /** CHECK_URL and refused payloads leave an audit row: whether writing it worked. */
-  audit?: "written" | "failed";
+  /** A refused payload leaves an audit row once per replay key: written now, or already there. */
+  audit?: "written" | "already";
 }
-
-/**
- * LOG_LEVEL: which callback lines are written. `log` (default) writes every one; `warn` only refusals,
- * failed audit writes and 5xx; `error` only 5xx. Fewer lines cost less: each is billed by Workers Logs, and
- * under `wrangler dev` each is piped to and parsed by the wrangler process.
- */
-export type LogLevel = "log" | "warn" | "error";
-export const LOG_LEVELS: readonly LogLevel[] = ["log", "warn", "error"];
 
 /**
  * Writes the line if its level reaches `threshold`; the fields every line has are always present, null
  * when they do not apply.
  */
 export function logCallback(line: CallbackLogLine, threshold: LogLevel = "log"): void {
-  const level: LogLevel = Number(line.code) >= 500 ? "error" : line.code !== "200" || line.audit === "failed" ? "warn" : "log";
+  const level: LogLevel = Number(line.code) >= 500 ? "error" : line.code !== "200" ? "warn" : "log";
   if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(threshold)) return;
   const { previousKeys, ...rest } = line;
   const record = {

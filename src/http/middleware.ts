@@ -6,7 +6,7 @@ import type { AppEnv } from "./types";
 /** Loads the validated configuration; a wrong or missing setting answers 500 naming it (never its value). */
 export const requireConfig = () =>
   createMiddleware<AppEnv>(async (c, next) => {
-    const result = loadConfig(c.env as unknown as Record<string, unknown>);
+    const result = loadConfig(c.env);
     if (!result.ok) {
       const setting = result.problems.map((p) => p.setting).join(", ");
       const wire = toWire({ kind: "misconfigured", setting });

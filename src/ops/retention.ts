@@ -56,9 +56,9 @@ export async function trimDeliveries(
  * The Cron Trigger's work: trim to AUDIT_RETENTION_DAYS, one structured log line either way. An invalid
  * AUDIT_RETENTION_DAYS deletes nothing (a typo must not wipe the audit); other settings do not matter here.
  */
-export async function scheduledRetention(env: Pick<Env, "DB">, scheduledTimeMs: number, options?: TrimOptions): Promise<TrimResult | null> {
+export async function scheduledRetention(env: Pick<Env, "DB" | "AUDIT_RETENTION_DAYS">, scheduledTimeMs: number, options?: TrimOptions): Promise<TrimResult | null> {
   const problems: { setting: string; problem: string }[] = [];
-  const days = readAuditRetentionDays(env as unknown as Record<string, unknown>, problems);
+  const days = readAuditRetentionDays(env, problems);
   if (problems.length > 0) {
     console.error(JSON.stringify({ msg: "retention", outcome: "misconfigured", problems }));
     return null;

@@ -1,6 +1,6 @@
 // The trust boundary in one place: authenticate a callback, open it, and seal the reply. Pure functions of
 // their inputs (settings, headers, body text, the clock), no HTTP framework and no storage.
-import { constantTimeEqual, utf8 } from "./codec";
+import { concatBytes, constantTimeEqual, sha256, toHex, utf8, withoutAsciiWhitespace } from "./codec";
 import { openCbc, sealCbc } from "./cbc";
 import { parseEnvelope, withinWindow, type Envelope } from "./envelope";
 import { parseEvent, type CallbackEvent } from "./events";
@@ -30,26 +30,42 @@ export type SealContext =
 
 export interface Authenticated {
   envelope: Envelope;
+  /**
+   * The request's identity for replay detection: what was signed, not the bytes that carried it (hex of the
+   * verified digest; with signing off, of a hash of nonce, timestamp, eventType and data). Every signature-
+   * preserving variant of one request (a timestamp / nonce boundary shift, another JSON spelling of the
+   * envelope, the digest in hex or Base64) has the same key.
+   */
+  replayKey: string;
   /** Which signing key verified (0 current, 1 previous); 0 when signing is off. */
   signingKeyIndex: number;
   bearerIndex: number;
 }
 
-export interface AuthFailureDiagnosis {
-  /** Set when the signature would verify under the other algorithm: the setting to change. */
-  otherAlgorithm?: Exclude<SignatureAlgorithm, "none">;
-}
-
-/** `Authorization: Bearer <token>` against each accepted token, all compared in constant time. */
-export function checkBearer(header: string | null, tokens: readonly string[]): Result<number> {
+/**
+ * `Authorization: Bearer <token>` against each accepted token. Both sides are hashed first and every token is
+ * compared, so neither the token's contents nor its length show in the timing.
+ */
+export async function checkBearer(header: string | null, tokens: readonly string[]): Promise<Result<number>> {
   const match = header === null ? null : /^Bearer[ ]+(\S+)\s*$/i.exec(header);
   if (!match) return fail({ kind: "unauthorized", reason: "bearer-missing" });
-  const presented = utf8(match[1]!);
+  const presented = await sha256(utf8(match[1]!));
   let matched = -1;
-  tokens.forEach((token, i) => {
-    if (constantTimeEqual(utf8(token), presented) && matched < 0) matched = i;
-  });
+  for (let i = 0; i < tokens.length; i++) {
+    if (constantTimeEqual(await sha256(utf8(tokens[i]!)), presented) && matched < 0) matched = i;
+  }
   return matched >= 0 ? ok(matched) : fail({ kind: "unauthorized", reason: "bearer-mismatch" });
+}
+
+/** With signing off nothing is signed: the key is a hash of the four fields, each length-prefixed. */
+async function unsignedReplayKey(envelope: Envelope): Promise<string> {
+  const parts = [envelope.nonce, envelope.timestampText, envelope.eventType, envelope.data].map((field) => {
+    const bytes = utf8(field);
+    const length = new Uint8Array(4);
+    new DataView(length.buffer).setUint32(0, bytes.length);
+    return concatBytes(length, bytes);
+  });
+  return toHex(await sha256(concatBytes(...parts)));
 }
 
 /**
@@ -61,7 +77,7 @@ export async function authenticateEnvelope(
   rawBody: string,
   nowMs: number,
   bearerIndex: number,
-): Promise<Result<Authenticated> & { diagnosis?: AuthFailureDiagnosis }> {
+): Promise<Result<Authenticated>> {
   const parsed = parseEnvelope(rawBody);
   if (!parsed.ok) return parsed;
   const envelope = parsed.value;
@@ -74,14 +90,14 @@ export async function authenticateEnvelope(
   const check = await verifySignature(settings.signature, settings.signingKeys, envelope, envelope.signature);
   if (!check.ok) {
     const other = await diagnoseOtherAlgorithm(settings.signature, settings.signingKeys, envelope, envelope.signature);
-    const result = fail<Authenticated>({
+    return fail({
       kind: "unauthorized",
       reason: check.reason,
       ...(other ? { hint: `signature verifies as ${other}: set ONEACCESS_SIGNATURE=${other}` } : {}),
     });
-    return other ? { ...result, diagnosis: { otherAlgorithm: other } } : result;
   }
-  return ok({ envelope, signingKeyIndex: check.keyIndex, bearerIndex });
+  const replayKey = settings.signature === "none" ? await unsignedReplayKey(envelope) : toHex(check.digest);
+  return ok({ envelope, replayKey, signingKeyIndex: check.keyIndex, bearerIndex });
 }
 
 export interface Opened {
@@ -93,20 +109,22 @@ export interface Opened {
 export async function openEnvelope(settings: ProtocolSettings, envelope: Envelope): Promise<Result<Opened>> {
   let message: string;
   let seal: SealContext;
+  // Signed as received; decoded without the line breaks of MIME-style Base64.
+  const sealed = settings.encryption === "none" ? envelope.data : withoutAsciiWhitespace(envelope.data);
   switch (settings.encryption) {
     case "none":
       message = envelope.data;
       seal = { encryption: "none" };
       break;
     case "aes-gcm": {
-      const opened = await openGcm(envelope.data, settings.encryptionKeys, settings.gcmLayout);
+      const opened = await openGcm(sealed, settings.encryptionKeys, settings.gcmLayout);
       if (!opened.ok) return fail({ kind: "undecryptable", reason: opened.reason });
       message = opened.message;
       seal = { encryption: "aes-gcm", layout: opened.layout, keyIndex: opened.keyIndex };
       break;
     }
     case "aes-cbc": {
-      const opened = await openCbc(envelope.data, settings.encryptionKeys, settings.receiveId);
+      const opened = await openCbc(sealed, settings.encryptionKeys, settings.receiveId);
       if (!opened.ok) {
         return opened.reason === "receive-id-mismatch"
           ? fail({ kind: "unauthorized", reason: "receive-id-mismatch" })

@@ -23,6 +23,14 @@ export function decodeUtf8(bytes: Uint8Array): string | null {
  */
 const BASE64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/**
+ * `data` as Base64 may arrive MIME-style (a line break every 76 characters, as Python's base64.encodebytes
+ * writes it): the signature covers the text as received, and decoding ignores ASCII whitespace.
+ */
+export function withoutAsciiWhitespace(text: string): string {
+  return /[\t\n\f\r ]/.test(text) ? text.replace(/[\t\n\f\r ]+/g, "") : text;
+}
+
 /** Standard, padded Base64 only; anything else (whitespace, URL alphabet, bad padding) gives `null`. */
 export function decodeBase64(text: string): Uint8Array<ArrayBuffer> | null {
   if (text.length === 0 || text.length % 4 !== 0 || !BASE64_CHARS.test(text)) return null;

@@ -16,7 +16,7 @@ export interface Envelope {
   nonce: string;
   /** The timestamp's digits exactly as received: they are what was signed. */
   timestampText: string;
-  /** The timestamp in milliseconds (10-digit values are seconds, 13-digit ones milliseconds). */
+  /** The timestamp in milliseconds (10 digits are seconds, 13 digits milliseconds; nothing else is accepted). */
   timestampMs: number;
   /** As received, stray spaces included: it is what was signed. */
   eventTypeRaw: string;
@@ -68,9 +68,10 @@ export function parseEnvelope(rawBody: string): Result<Envelope> {
   } else {
     return badRequest("timestamp must be an integer");
   }
-  if (!/^[0-9]{10,13}$/.test(timestampText)) return badRequest("timestamp must have 10 to 13 digits");
+  // Seconds or milliseconds, nothing in between: 11 or 12 digits would be read as a time centuries ahead.
+  if (!/^(?:[0-9]{10}|[0-9]{13})$/.test(timestampText)) return badRequest("timestamp must have 10 or 13 digits");
   const value = Number(timestampText);
-  const timestampMs = value >= 1e12 ? value : value * 1000;
+  const timestampMs = timestampText.length === 13 ? value : value * 1000;
 
   if (typeof eventType !== "string") return badRequest("eventType must be a string");
   const trimmed = eventType.trim();

@@ -190,16 +190,42 @@ function userAttributes(o: Obj): Result<UserAttributes> {
   return ok(attrs);
 }
 
-function onlyId(o: Obj): Result<string> {
-  const keys = Object.keys(o);
-  if (keys.length !== 1 || keys[0] !== "id") return badRequest("data does not match eventType");
-  return requiredString(o, "id", LIMITS.id);
+/**
+ * The `id` of an update or delete: ours, so it carries its entity's prefix. With sha1 the eventType is not
+ * signed; the prefix is what keeps a user's delete from also being a valid organization delete.
+ */
+function entityId(o: Obj, prefix: "usr_" | "org_"): Result<string> {
+  const id = requiredString(o, "id", LIMITS.id);
+  if (!id.ok) return id;
+  return id.value.startsWith(prefix) ? id : badRequest(`id must start with ${prefix}`);
 }
 
-/** Turns the opened message into a typed event, or a 400 naming the offending field. */
+function onlyId(o: Obj, prefix: "usr_" | "org_"): Result<string> {
+  const keys = Object.keys(o);
+  if (keys.length !== 1 || keys[0] !== "id") return badRequest("data does not match eventType");
+  return entityId(o, prefix);
+}
+
+/** Whether `text` is a JSON object: never a CHECK_URL's random string, always every other event's data. */
+function isJsonObjectText(text: string): boolean {
+  if (!text.trimStart().startsWith("{")) return false;
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === "object" && v !== null && !Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Turns the opened message into a typed event, or a 400 naming the offending field. Every message is valid
+ * for at most one event type (a CHECK_URL is never a JSON object, creates carry no id, updates and deletes
+ * carry an id with their entity's prefix), so a relabelled copy of a signed request is refused here.
+ */
 export function parseEvent(type: EventType, message: string): Result<CallbackEvent> {
   if (type === "CHECK_URL") {
-    return message.length === 0 ? badRequest("data is required") : ok({ type, echo: message });
+    if (message.length === 0) return badRequest("data is required");
+    return isJsonObjectText(message) ? badRequest("data does not match eventType") : ok({ type, echo: message });
   }
   const parsed = parseObject(message);
   if (!parsed.ok) return parsed;
@@ -208,7 +234,7 @@ export function parseEvent(type: EventType, message: string): Result<CallbackEve
   switch (type) {
     case "DELETE_ORGANIZATION":
     case "DELETE_USER": {
-      const id = onlyId(o);
+      const id = onlyId(o, type === "DELETE_USER" ? "usr_" : "org_");
       return id.ok ? ok({ type, id: id.value }) : id;
     }
     case "CREATE_ORGANIZATION": {
@@ -217,7 +243,7 @@ export function parseEvent(type: EventType, message: string): Result<CallbackEve
       return org.ok ? ok({ type, org: { ...org.value, parentId: org.value.parentId ?? null } }) : org;
     }
     case "UPDATE_ORGANIZATION": {
-      const id = requiredString(o, "id", LIMITS.id);
+      const id = entityId(o, "org_");
       if (!id.ok) return id;
       const org = organizationFields(o);
       return org.ok ? ok({ type, id: id.value, org: org.value }) : org;
@@ -232,7 +258,7 @@ export function parseEvent(type: EventType, message: string): Result<CallbackEve
       return ok({ type, username: username.value, user: { ...user.value, name: user.value.name } });
     }
     case "UPDATE_USER": {
-      const id = requiredString(o, "id", LIMITS.id);
+      const id = entityId(o, "usr_");
       if (!id.ok) return id;
       const username = requiredString(o, "username", LIMITS.username);
       if (!username.ok) return username;

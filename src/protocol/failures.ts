@@ -7,8 +7,7 @@ export type AuthReason =
   | "timestamp-outside-window"
   | "signature-missing"
   | "signature-mismatch"
-  | "receive-id-mismatch"
-  | "replay-different-body";
+  | "receive-id-mismatch";
 
 export type Failure =
   | { kind: "method-not-allowed" }
@@ -20,7 +19,6 @@ export type Failure =
   | { kind: "undecryptable"; reason: string }
   | { kind: "not-found"; message: string }
   | { kind: "misconfigured"; setting: string }
-  | { kind: "in-flight" }
   | { kind: "internal"; reason: string };
 
 export type WireCode = "200" | "400" | "401" | "404" | "405" | "413" | "415" | "500";
@@ -45,8 +43,6 @@ export function toWire(failure: Failure): { code: WireCode; message: string } {
       return { code: "404", message: failure.message };
     case "misconfigured":
       return { code: "500", message: `server misconfigured: ${failure.setting}` };
-    case "in-flight":
-      return { code: "500", message: "busy, retry later" };
     case "internal":
       return { code: "500", message: "internal error, retry later" };
     default: {

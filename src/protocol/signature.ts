@@ -65,7 +65,8 @@ function canonicalBase64(text: string): Uint8Array | null {
 }
 
 export type SignatureCheck =
-  | { ok: true; keyIndex: number }
+  /** `digest`: the digest that verified (empty with `none`); the request's identity for replay detection. */
+  | { ok: true; keyIndex: number; digest: Uint8Array }
   | { ok: false; reason: "signature-missing" | "signature-mismatch" };
 
 /**
@@ -79,7 +80,7 @@ export async function verifySignature(
   fields: SignedFields,
   signature: string,
 ): Promise<SignatureCheck> {
-  if (algorithm === "none") return { ok: true, keyIndex: 0 };
+  if (algorithm === "none") return { ok: true, keyIndex: 0, digest: new Uint8Array(0) };
   if (signature.length === 0) return { ok: false, reason: "signature-missing" };
   const presented = presentedDigest(algorithm, signature) ?? new Uint8Array(0);
   let matched = -1;
@@ -87,7 +88,7 @@ export async function verifySignature(
     const expected = algorithm === "sha1" ? await sha1Digest(keys[i]!, fields) : await hmacDigest(keys[i]!, fields);
     if (constantTimeEqual(expected, presented) && matched < 0) matched = i;
   }
-  return matched >= 0 ? { ok: true, keyIndex: matched } : { ok: false, reason: "signature-mismatch" };
+  return matched >= 0 ? { ok: true, keyIndex: matched, digest: presented } : { ok: false, reason: "signature-mismatch" };
 }
 
 /**

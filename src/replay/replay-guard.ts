@@ -1,23 +1,15 @@
-// The nonce store: one SQLite row per nonce in a Durable Object, which is what makes "seen before?" and
-// "mark as seen" one atomic step. Each method's reads and writes run synchronously, with no await between
-// them, so no other call on the same object can interleave (the object is single-threaded; an await would
-// be the only place another request could slip in).
+// The replay store: one Durable Object per shard of replay keys (what was signed), with one SQLite row per
+// request answered. It does each request's work once (apply the event to D1, or write the audit row of a
+// CHECK_URL or of a refused payload), records the reply, and answers every later copy of the same signed
+// request from that record. A request being worked on is guarded in memory: a copy that arrives meanwhile
+// waits for it and gets its reply.
 import { DurableObject } from "cloudflare:workers";
-import { applyEvent, type ApplyOutcome } from "../directory/apply-event";
+import { applyEvent, resolvePassword, type ApplyOutcome } from "../directory/apply-event";
 import { groupCommitting } from "../directory/group-commit";
+import { MESSAGES } from "../directory/rules";
 import { insertDelivery } from "../directory/store";
-import type { GuardedEvent, GuardedOutcome, GuardedWork, Reservation, StoredReply } from "./types";
+import type { GuardedEvent, GuardedOutcome, GuardedWork, StoredReply } from "./types";
 
-/** A reservation not committed within this long is taken to be abandoned (its Worker died mid-flight). */
-export const LEASE_MS = 30_000;
-/**
- * Expired rows are also removed inline, so storage stays bounded even if an alarm is late: up to
- * INLINE_PURGE rows by one reserve in every INLINE_PURGE_EVERY (the first of each run of them), which on
- * average removes far more rows than reserves add. Not on every reserve: the purge statement costs about
- * as much as the reserve itself, and at steady state it finds nothing.
- */
-export const INLINE_PURGE = 256;
-export const INLINE_PURGE_EVERY = 8;
 /** Most rows one alarm run deletes; if more are expired, the alarm re-arms at once to continue. */
 export const ALARM_PURGE_MAX = 5_000;
 /**
@@ -29,208 +21,128 @@ export const PURGE_INTERVAL_MS = 60_000;
 /** Longest time to live accepted (30 days): a bad caller cannot pin rows for ever. */
 export const MAX_TTL_MS = 30 * 24 * 3600 * 1000;
 
-interface Row extends Record<string, SqlStorageValue> {
-  body_hash: string;
-  state: string;
-  code: string | null;
-  message: string | null;
-  plaintext: string | null;
-  lease: string;
-  reserved_at: number;
-  expires_at: number;
+/** A refused payload's record lives under its own key: it must not take the genuine request's place. */
+const REFUSED_PREFIX = "refused:";
+
+interface ReplyRow extends Record<string, SqlStorageValue> {
+  code: string;
+  message: string;
+  plaintext: string;
 }
 
 export class ReplayGuard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** When the next purge alarm is due, as far as this instance knows (null: none scheduled). */
   private alarmAt: number | null = null;
-  /** Reserves left before the next inline purge (0: this one purges). */
-  private reservesUntilPurge = 0;
+  /** Requests being worked on right now, by record key: a copy waits for the first one's outcome. */
+  private readonly inFlight = new Map<string, Promise<GuardedOutcome>>();
+  /** The object's clock; tests replace it instead of sleeping. */
+  clock: () => number = () => Date.now();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS nonces (
-      nonce TEXT PRIMARY KEY,
-      body_hash TEXT NOT NULL,
-      state TEXT NOT NULL CHECK (state IN ('reserved', 'committed')),
-      code TEXT,
-      message TEXT,
-      plaintext TEXT,
-      lease TEXT NOT NULL,
-      reserved_at INTEGER NOT NULL,
+    // The record is written once, when the reply is known: one row and one index entry, the same to delete.
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS replies (
+      key TEXT PRIMARY KEY,
+      code TEXT NOT NULL,
+      message TEXT NOT NULL,
+      plaintext TEXT NOT NULL,
       expires_at INTEGER NOT NULL
-    ) STRICT`);
-    this.sql.exec("CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at)");
-    // The runtime delivers no call before this finishes, so the first reserve sees the real alarm state.
+    ) STRICT, WITHOUT ROWID`);
+    this.sql.exec("CREATE INDEX IF NOT EXISTS replies_by_expiry ON replies (expires_at)");
+    // Records keyed by nonce and body hash (before replay keys): none can match a replay key.
+    this.sql.exec("DROP TABLE IF EXISTS nonces");
+    // The runtime delivers no call before this finishes, so the first record sees the real alarm state.
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
     });
   }
 
   /**
-   * Marks `nonce` as in flight with `bodyHash`, or says why it cannot be processed. A `fresh` answer
-   * carries a lease: pass it to commit / release so a Worker whose lease was taken over (it stalled past
-   * LEASE_MS) cannot commit or drop the reservation of the Worker that took over.
-   */
-  async reserve(nonce: string, bodyHash: string, ttlMs: number): Promise<Reservation> {
-    checkKey(nonce, bodyHash);
-    if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > MAX_TTL_MS) throw new RangeError("ttlMs out of range");
-    const now = Date.now();
-    const expiresAt = now + Math.ceil(ttlMs);
-
-    // --- atomic section: no await until the end of it -------------------------------------------------
-    // The common case, a nonce never seen (or expired but not purged yet), is one statement: the insert
-    // succeeds. Only when a live row holds the nonce is it read, to say why it cannot be processed.
-    let lease = crypto.randomUUID();
-    const inserted = this.sql
-      .exec(
-        `INSERT INTO nonces (nonce, body_hash, state, lease, reserved_at, expires_at) VALUES (?, ?, 'reserved', ?, ?, ?)
-         ON CONFLICT (nonce) DO UPDATE SET body_hash = excluded.body_hash, state = 'reserved', code = NULL,
-           message = NULL, plaintext = NULL, lease = excluded.lease, reserved_at = excluded.reserved_at,
-           expires_at = excluded.expires_at
-         WHERE nonces.expires_at <= ?
-         RETURNING 1`,
-        nonce,
-        bodyHash,
-        lease,
-        now,
-        expiresAt,
-        now,
-      )
-      .toArray().length;
-    let result: Reservation;
-    if (inserted === 1) {
-      result = { state: "fresh", lease };
-    } else {
-      const row = this.sql
-        .exec<Row>("SELECT body_hash, state, code, message, plaintext, lease, reserved_at, expires_at FROM nonces WHERE nonce = ?", nonce)
-        .one();
-      if (row.body_hash !== bodyHash) {
-        result = { state: "conflict" };
-      } else if (row.state === "committed") {
-        result = { state: "committed", reply: { code: row.code ?? "", message: row.message ?? "", plaintext: row.plaintext ?? "" } };
-      } else if (now - row.reserved_at < LEASE_MS) {
-        result = { state: "in-flight" };
-      } else {
-        // The holder is presumed dead: take the lease over. The row keeps its expiry (measured from the
-        // first sight of the nonce, which is what the timestamp window is measured against).
-        lease = crypto.randomUUID();
-        this.sql.exec("UPDATE nonces SET reserved_at = ?, lease = ? WHERE nonce = ?", now, lease, nonce);
-        result = { state: "fresh", lease };
-      }
-    }
-    if (this.reservesUntilPurge === 0) {
-      this.purge(now, INLINE_PURGE);
-      this.reservesUntilPurge = INLINE_PURGE_EVERY;
-    }
-    this.reservesUntilPurge--;
-    // --- end of atomic section ------------------------------------------------------------------------
-
-    if (result.state === "fresh") {
-      // An alarm that should have run long ago is presumed lost (every retry of it failed): arm a new one
-      // now rather than trusting the cache for ever. Storage stays bounded meanwhile by the inline purge.
-      const lost = this.alarmAt !== null && this.alarmAt < now - PURGE_INTERVAL_MS;
-      if (this.alarmAt === null || this.alarmAt > expiresAt || lost) {
-        const at = lost ? now : expiresAt;
-        this.alarmAt = at;
-        await this.ctx.storage.setAlarm(at);
-      }
-    }
-    return result;
-  }
-
-  /**
-   * Stores the reply of a reserved nonce. Throws if the reservation is gone (released, expired, taken over
-   * by another lease, or already committed): the caller must not answer 200.
-   */
-  async commit(nonce: string, bodyHash: string, reply: StoredReply, lease?: string): Promise<void> {
-    checkKey(nonce, bodyHash);
-    const updated = this.sql
-      .exec(
-        `UPDATE nonces SET state = 'committed', code = ?, message = ?, plaintext = ?
-         WHERE nonce = ? AND body_hash = ? AND state = 'reserved' AND (? IS NULL OR lease = ?)
-         RETURNING nonce`,
-        reply.code,
-        reply.message,
-        reply.plaintext,
-        nonce,
-        bodyHash,
-        lease ?? null,
-        lease ?? null,
-      )
-      .toArray().length;
-    if (updated !== 1) throw new Error("no reservation to commit");
-  }
-
-  /**
-   * Drops a reservation whose processing failed, so a legitimate retry of the same request can succeed.
-   * Only a reserved row with the same body (and lease, when given) is dropped: never a committed reply.
-   */
-  async release(nonce: string, bodyHash: string, lease?: string): Promise<boolean> {
-    checkKey(nonce, bodyHash);
-    const dropped = this.sql
-      .exec(
-        "DELETE FROM nonces WHERE nonce = ? AND body_hash = ? AND state = 'reserved' AND (? IS NULL OR lease = ?) RETURNING nonce",
-        nonce,
-        bodyHash,
-        lease ?? null,
-        lease ?? null,
-      )
-      .toArray().length;
-    return dropped === 1;
-  }
-
-  /**
-   * The route's one call per directory event (the request already authenticated, opened and checked):
-   * reserve the nonce, do the work (apply the event to D1, or write the audit row of a refused payload),
-   * then record the reply, all inside this object, so the Worker makes one round trip to it instead of
-   * reserve + commit around its own D1 write. Answers like `reserve` for a nonce already seen; `done` once
-   * the work and its reply are both recorded (the runtime releases the answer only when this object's
-   * writes are durable, and the D1 batch was before); `failed` when the work threw (the reservation is
-   * dropped, so OneAccess's retry can succeed) or the reservation was lost meanwhile.
+   * The route's one call per authenticated request: do its work once per replay key and record the reply
+   * (`done`), or answer a copy of a request already answered (`duplicate`). The reply is recorded only after
+   * the work succeeded, and the runtime releases this answer only once the record is durable; when the work
+   * fails nothing is recorded (`failed`), so OneAccess's retry does it again.
    */
   async process(request: GuardedEvent): Promise<GuardedOutcome> {
-    const { nonce, bodyHash, ttlMs, work } = request;
-    const reservation = await this.reserve(nonce, bodyHash, ttlMs);
-    if (reservation.state !== "fresh") return reservation;
-    const { lease } = reservation;
+    checkRequest(request);
+    const recordKey = request.work.kind === "refuse" ? REFUSED_PREFIX + request.key : request.key;
+    // --- atomic section: no await between the look-ups and claiming the key ------------------------------
+    const running = this.inFlight.get(recordKey);
+    if (running) return asDuplicate(await running);
+    const stored = this.storedReply(recordKey);
+    if (stored) return { state: "duplicate", reply: stored };
+    const run = this.run(recordKey, request);
+    this.inFlight.set(recordKey, run);
+    // --- end of atomic section -----------------------------------------------------------------------------
+    try {
+      return await run;
+    } finally {
+      this.inFlight.delete(recordKey);
+    }
+  }
+
+  private async run(recordKey: string, request: GuardedEvent): Promise<GuardedOutcome> {
     let outcome: ApplyOutcome;
     try {
-      outcome = await this.perform(work, nonce);
+      outcome = await this.perform(request);
     } catch (e) {
-      await this.release(nonce, bodyHash, lease);
       return { state: "failed", error: errorName(e) };
     }
     const reply: StoredReply = { code: outcome.code, message: outcome.message, plaintext: outcome.replyData };
     try {
-      await this.commit(nonce, bodyHash, reply, lease);
+      await this.record(recordKey, reply, request.ttlMs);
     } catch (e) {
-      // Released, expired or taken over while the work ran (it stalled past LEASE_MS): not ours to answer.
       return { state: "failed", error: errorName(e) };
     }
     return { state: "done", reply, entityId: outcome.entityId };
   }
 
   /** The directory binding is read on each call (tests swap it to inject D1 faults). */
-  private async perform(work: GuardedWork, nonce: string): Promise<ApplyOutcome> {
-    const db = this.env.DB;
-    if (work.kind === "apply") return applyEvent(groupCommitting(db), work.event, work.context);
-    const outcome: ApplyOutcome = { code: work.code, message: work.message, replyData: "", entityId: null };
-    // The refusal's audit row, before the reply is recorded: its own batch, shared like any event's.
-    const directory = groupCommitting(db);
-    await directory.batch([
-      insertDelivery(directory, {
-        receivedAtMs: work.receivedAtMs,
-        eventType: work.eventType,
-        nonce,
-        code: work.code,
-        message: work.message,
-        entityId: null,
-        durationMs: Date.now() - work.receivedAtMs,
-      }),
-    ]);
+  private async perform(request: GuardedEvent): Promise<ApplyOutcome> {
+    const { work, nonce, receivedAtMs } = request;
+    const db = groupCommitting(this.env.DB);
+    if (work.kind === "apply") {
+      // Hashed here, after the key was found fresh: an exact duplicate never pays for a hash.
+      const password = await resolvePassword(work.password);
+      return applyEvent(db, work.event, { nonce, eventTimestampMs: work.eventTimestampMs, receivedAtMs, password });
+    }
+    const outcome = auditOnlyOutcome(work);
+    const eventType = work.kind === "echo" ? "CHECK_URL" : work.eventType;
+    const record = { receivedAtMs, eventType, nonce, code: outcome.code, message: outcome.message, entityId: null, durationMs: this.clock() - receivedAtMs };
+    await db.batch([insertDelivery(db, record)]);
     return outcome;
+  }
+
+  /** Records the reply of a key; an expired record of the same key not purged yet is replaced. */
+  private async record(recordKey: string, reply: StoredReply, ttlMs: number): Promise<void> {
+    const now = this.clock();
+    const expiresAt = now + Math.ceil(ttlMs);
+    this.sql.exec(
+      `INSERT INTO replies (key, code, message, plaintext, expires_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET code = excluded.code, message = excluded.message,
+         plaintext = excluded.plaintext, expires_at = excluded.expires_at`,
+      recordKey,
+      reply.code,
+      reply.message,
+      reply.plaintext,
+      expiresAt,
+    );
+    // An alarm that should have run long ago is presumed lost (every retry of it failed): arm a new one.
+    const lost = this.alarmAt !== null && this.alarmAt < now - PURGE_INTERVAL_MS;
+    if (this.alarmAt === null || lost) {
+      const at = Math.max(expiresAt, now + PURGE_INTERVAL_MS);
+      this.alarmAt = at;
+      await this.ctx.storage.setAlarm(at);
+    }
+  }
+
+  private storedReply(recordKey: string): StoredReply | null {
+    const row = this.sql
+      .exec<ReplyRow>("SELECT code, message, plaintext FROM replies WHERE key = ? AND expires_at > ?", recordKey, this.clock())
+      .toArray()[0];
+    return row ? { code: row.code, message: row.message, plaintext: row.plaintext } : null;
   }
 
   /**
@@ -239,13 +151,13 @@ export class ReplayGuard extends DurableObject<Env> {
    * or with nothing to do, is harmless.
    */
   override async alarm(): Promise<void> {
-    const now = Date.now();
+    const now = this.clock();
     const purged = this.purge(now, ALARM_PURGE_MAX);
     let next: number | null;
     if (purged >= ALARM_PURGE_MAX) {
       next = now;
     } else {
-      const earliest = this.sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM nonces").one().next;
+      const earliest = this.sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM replies").one().next;
       next = earliest === null ? null : Math.max(earliest, now + PURGE_INTERVAL_MS);
     }
     this.alarmAt = next;
@@ -255,14 +167,14 @@ export class ReplayGuard extends DurableObject<Env> {
 
   /** Row count, for tests and the operator page. */
   async size(): Promise<number> {
-    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM nonces").one().n;
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM replies").one().n;
   }
 
   /** Deletes up to `limit` expired rows, oldest first; returns how many. */
   private purge(now: number, limit: number): number {
     return this.sql
       .exec(
-        "DELETE FROM nonces WHERE nonce IN (SELECT nonce FROM nonces WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING 1",
+        "DELETE FROM replies WHERE key IN (SELECT key FROM replies WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING 1",
         now,
         limit,
       )
@@ -270,12 +182,25 @@ export class ReplayGuard extends DurableObject<Env> {
   }
 }
 
+/** The reply of CHECK_URL (the echo) or of a refused payload (its 400), whose only write is the audit row. */
+function auditOnlyOutcome(work: Exclude<GuardedWork, { kind: "apply" }>): ApplyOutcome {
+  return work.kind === "echo"
+    ? { code: "200", message: MESSAGES.applied, replyData: work.echo, entityId: null }
+    : { code: "400", message: work.message, replyData: "", entityId: null };
+}
+
+/** What a copy that arrived while its original was being worked on answers. */
+function asDuplicate(outcome: GuardedOutcome): GuardedOutcome {
+  return outcome.state === "done" ? { state: "duplicate", reply: outcome.reply } : outcome;
+}
+
 /** Error class names only: a D1 error message could quote the statement's values. */
 function errorName(e: unknown): string {
   return e instanceof Error ? e.name : typeof e;
 }
 
-function checkKey(nonce: unknown, bodyHash: unknown): void {
-  if (typeof nonce !== "string" || nonce === "") throw new TypeError("nonce must be a non-empty string");
-  if (typeof bodyHash !== "string" || bodyHash === "") throw new TypeError("bodyHash must be a non-empty string");
+function checkRequest(request: GuardedEvent): void {
+  if (typeof request.key !== "string" || request.key === "") throw new TypeError("key must be a non-empty string");
+  const ttl = request.ttlMs;
+  if (!Number.isFinite(ttl) || ttl <= 0 || ttl > MAX_TTL_MS) throw new RangeError("ttlMs out of range");
 }

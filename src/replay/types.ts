@@ -1,64 +1,45 @@
-// What the callback route needs from the replay store (issue: replay guard).
-import type { ApplyContext } from "../directory/apply-event";
+// What the callback route hands the replay store's Durable Object, and what it answers.
+import type { PasswordIntent } from "../directory/apply-event";
+import type { EventType } from "../protocol/envelope";
 import type { DirectoryEvent } from "../protocol/events";
 
 /** A reply as it was first sent, kept so an exact duplicate gets the same answer (re-sealed). */
 export interface StoredReply {
   code: string;
   message: string;
-  /** The reply's `data` before sealing (an `{"id":...}` text or empty); never a request payload. */
+  /** The reply's `data` before sealing (an `{"id":...}` text, a CHECK_URL's echo, or empty); never a payload. */
   plaintext: string;
 }
 
-export type Reservation =
-  /**
-   * First sight of this nonce (or an abandoned reservation taken over): process it. `lease` names this
-   * reservation; commit and release only act on the reservation holding it.
-   */
-  | { state: "fresh"; lease: string }
-  /** Already answered with this same body: send `reply` again, apply nothing. */
-  | { state: "committed"; reply: StoredReply }
-  /** This nonce was seen with another body: a replay (401). */
-  | { state: "conflict" }
-  /** The same request is being processed right now (500, retry later). */
-  | { state: "in-flight" };
-
-export interface ReplayStore {
-  reserve(nonce: string, bodyHash: string, ttlMs: number): Promise<Reservation>;
-  commit(nonce: string, bodyHash: string, reply: StoredReply, lease?: string): Promise<void>;
-  /** Resolves true when a reservation was dropped. */
-  release(nonce: string, bodyHash: string, lease?: string): Promise<boolean>;
-  /** Reserve, do the work, commit (or release when the work fails): the route's one call per event. */
-  process(request: GuardedEvent): Promise<GuardedOutcome>;
-}
-
 /**
- * One directory event as the route hands it to the replay store, once the request is authenticated,
- * opened and its payload checked: the store reserves the nonce, does the work, and records the reply, in
- * one call (see ReplayGuard.process).
+ * One authenticated request as the route hands it to the replay store: the store does the work once per
+ * replay key (what was signed) and answers every later copy of the same signed request from its record.
  */
 export interface GuardedEvent {
-  nonce: string;
-  bodyHash: string;
+  /** The request's replay key (protocol/callback.ts): every signature-preserving variant shares it. */
+  key: string;
   ttlMs: number;
+  /** For the audit row only. */
+  nonce: string;
+  receivedAtMs: number;
   work: GuardedWork;
 }
 
 export type GuardedWork =
   /** Apply the event to the directory (one D1 batch, its audit row included). */
-  | { kind: "apply"; event: DirectoryEvent; context: ApplyContext }
-  /** A payload refused after authentication (400): write its audit row only. */
-  | { kind: "refuse"; eventType: string; code: "400"; message: string; receivedAtMs: number };
+  | { kind: "apply"; event: DirectoryEvent; eventTimestampMs: number; password: PasswordIntent }
+  /** CHECK_URL: write its audit row and answer the echo. */
+  | { kind: "echo"; echo: string }
+  /**
+   * A payload refused after authentication (400): write its audit row, once per replay key. Recorded apart
+   * from the key's own record, so a refused copy can never take the genuine request's place.
+   */
+  | { kind: "refuse"; eventType: EventType; message: string };
 
 export type GuardedOutcome =
-  /** First sight (or an abandoned reservation taken over): done now, and the reply recorded. */
+  /** First sight of this key: the work is done and its reply recorded. */
   | { state: "done"; reply: StoredReply; entityId: string | null }
-  /** Already answered with this same body: send `reply` again; nothing was done. */
-  | { state: "committed"; reply: StoredReply }
-  | { state: "conflict" }
-  | { state: "in-flight" }
-  /**
-   * The work or the recording of its reply failed (`error`: the error's class name): nothing is recorded,
-   * and the reservation was dropped (unless another lease had taken it over), so a retry can succeed.
-   */
+  /** The same signed request was already answered (or is being answered right now): its reply, nothing done. */
+  | { state: "duplicate"; reply: StoredReply }
+  /** The work or the recording of its reply failed (`error`: the error's class name): nothing is recorded. */
   | { state: "failed"; error: string };

@@ -113,7 +113,7 @@ describe("login", () => {
 
   it("a cookie stops working when the token changes, when forged, or when older than 8 hours", async () => {
     const cookie = cookieOf(await login(testEnv.DIRECTORY_API_TOKEN));
-    const changed = await admin("/admin", { cookie, env: { DIRECTORY_API_TOKEN: "a-rotated-directory-token" } });
+    const changed = await admin("/admin", { cookie, env: { DIRECTORY_API_TOKEN: "a-rotated-directory-token-5e8b1c7d" } });
     expect(changed.status).toBe(302);
     const now = Math.floor(Date.now() / 1000);
     const stale = await sessionCookieValue(testEnv.DIRECTORY_API_TOKEN, now - 8 * 3600 - 5);
@@ -217,7 +217,7 @@ describe("the page", () => {
     expect(broken).toMatch(/<strong>ONEACCESS_SIGNING_KEY<\/strong> is required when ONEACCESS_SIGNATURE is sha1/);
     expect(broken).toContain("ONEACCESS_SIGNING_KEY: missing");
 
-    const rotating = await page("/admin", { ONEACCESS_BEARER_TOKEN_PREVIOUS: "the-old-bearer-token", ONEACCESS_SIGNATURE: "none" });
+    const rotating = await page("/admin", { ONEACCESS_BEARER_TOKEN_PREVIOUS: "the-old-bearer-token-2c9e4f6a8b1d3e5f", ONEACCESS_SIGNATURE: "none" });
     expect(rotating).toContain("rotation in progress");
     expect(rotating).toContain("Rotating <strong>ONEACCESS_BEARER_TOKEN</strong>");
     expect(rotating).toContain("signing is off");

@@ -68,7 +68,7 @@ describe("read API authentication", () => {
   });
 
   it("is disabled when DIRECTORY_API_TOKEN equals the callback's bearer token (current or previous)", async () => {
-    const same = "the-same-token-for-both";
+    const same = "the-same-token-for-both-callback-and-api";
     for (const env of [
       { DIRECTORY_API_TOKEN: same, ONEACCESS_BEARER_TOKEN: same },
       { DIRECTORY_API_TOKEN: same, ONEACCESS_BEARER_TOKEN_PREVIOUS: same },
@@ -81,10 +81,18 @@ describe("read API authentication", () => {
   });
 
   it("follows a changed token at once: the old one is refused", async () => {
-    const res = await api("/users", { env: { DIRECTORY_API_TOKEN: "a-brand-new-directory-token" } });
+    const changed = "a-brand-new-directory-token-0f3a9c";
+    const res = await api("/users", { env: { DIRECTORY_API_TOKEN: changed } });
     expect(res.status).toBe(401);
-    const fresh = await api("/users", { token: "a-brand-new-directory-token", env: { DIRECTORY_API_TOKEN: "a-brand-new-directory-token" } });
+    const fresh = await api("/users", { token: changed, env: { DIRECTORY_API_TOKEN: changed } });
     expect(fresh.status).toBe(200);
+  });
+
+  it("is disabled, saying why, while DIRECTORY_API_TOKEN is shorter than 32 characters", async () => {
+    const short = "x".repeat(31);
+    const res = await api("/users", { token: short, env: { DIRECTORY_API_TOKEN: short } });
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ error: "disabled", message: "the directory read API is disabled: DIRECTORY_API_TOKEN must be at least 32 characters" });
   });
 
   it("is read-only: other methods answer 405 (behind the token)", async () => {

@@ -45,18 +45,21 @@ describe("CREATE_USER", () => {
     ]);
   });
 
-  it("is idempotent by username: same id, the create's attributes replace the stored ones", async () => {
+  it("is idempotent by username: same id, the create's attributes replace the stored ones, disabled stays unless said", async () => {
     const id = await createUser("bob", { email: "bob@old.example", mobile: "1", disabled: true, x: 1 });
     const again = await send("CREATE_USER", { username: "bob", name: "Bob Again", email: "bob@new.example", y: 2 });
     expect(again).toMatchObject({ code: "200", id });
     expect(await db().prepare("SELECT count(*) AS n FROM users WHERE username = 'bob'").first("n")).toBe(1);
+    // Fail closed: a create that does not say `disabled` never re-enables anyone.
     expect(await liveUser(id)).toMatchObject({
       name: "Bob Again",
       email: "bob@new.example",
       mobile: null,
-      disabled: false,
+      disabled: true,
       extensions: { y: 2 },
     });
+    await send("CREATE_USER", { username: "bob", name: "Bob Again", disabled: false });
+    expect(await liveUser(id)).toMatchObject({ disabled: false });
   });
 
   it("accepts disabled as a string and an unknown organizationId (flagged)", async () => {
@@ -201,12 +204,12 @@ describe("DELETE_USER", () => {
     expect(await send("DELETE_USER", { id: "usr_neverexisted" })).toMatchObject({ code: "200", message: "nothing to delete" });
   });
 
-  it("a create of a deleted username revives the same id with the create's attributes", async () => {
+  it("a create of a deleted username revives the same id with the create's attributes (disabled as stored unless said)", async () => {
     const id = await createUser("mallory", { email: "m@old.example", disabled: true });
     await send("DELETE_USER", { id });
     const revived = await send("CREATE_USER", { username: "mallory", name: "Mallory Back" });
     expect(revived).toMatchObject({ code: "200", id });
-    expect(await liveUser(id)).toMatchObject({ name: "Mallory Back", email: null, disabled: false, deletedAt: null });
+    expect(await liveUser(id)).toMatchObject({ name: "Mallory Back", email: null, disabled: true, deletedAt: null });
   });
 
   it("ignores a delete older than the last applied event", async () => {

@@ -22,7 +22,7 @@ describe("sync settings", () => {
     expect((await c.records())[0]).toMatchObject({ status: "waiting", message: "waiting for the callback settings (PUT .../sync-settings)" });
 
     // A wrong security token: the receiver answers CHECK_URL with 401, and nothing is saved.
-    const wrongToken = await c.call("PUT", c.app("/sync-settings"), { ...settingsBody("sha1+gcm", "iv16"), security_token: "not-the-token" });
+    const wrongToken = await c.call("PUT", c.app("/sync-settings"), { ...settingsBody("sha1+gcm", "iv16"), security_token: "not-the-token-but-long-enough-to-be-valid" });
     expect(wrongToken).toEqual({ status: 400, body: { error_code: "SYNC.0001", error_msg: "CHECK_URL failed: 401 authentication failed" } });
     // A wrong (well-formed) encryption key: the receiver cannot open the data.
     const wrongKey = await c.call("PUT", c.app("/sync-settings"), { ...settingsBody("sha1+gcm", "iv16"), encryption_key: "0123456789abcdef" });

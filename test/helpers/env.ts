@@ -43,4 +43,4 @@ export interface Vectors {
 }
 
 /** The Worker's Env plus the bindings only tests get (vitest.config.ts). */
-export type TestEnv = Env & { TEST_MIGRATIONS: D1Migration[]; VECTORS: Vectors };
+export type TestEnv = Env & { TEST_MIGRATIONS: D1Migration[]; VECTORS: Vectors; DEV_VARS_EXAMPLE: string };

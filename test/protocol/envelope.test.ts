@@ -32,9 +32,15 @@ describe("parseEnvelope", () => {
     expect(parse({ ...base, timestamp: "1763870400" })).toMatchObject({ ok: true, value: { timestampMs: 1763870400000 } });
     expect(parse({ ...base, timestamp: 1763870400123 })).toMatchObject({ ok: true, value: { timestampMs: 1763870400123 } });
     expect(parse({ ...base, timestamp: "1763870400123" })).toMatchObject({ ok: true, value: { timestampText: "1763870400123" } });
-    // 10^12 is the first millisecond value.
-    expect(parse({ ...base, timestamp: 999999999999 })).toMatchObject({ ok: true, value: { timestampMs: 999999999999000 } });
+    // The digit count decides the unit, not the value: 13 digits are milliseconds even with leading zeros.
+    expect(parse({ ...base, timestamp: "0999999999999" })).toMatchObject({ ok: true, value: { timestampMs: 999999999999 } });
     expect(parse({ ...base, timestamp: 1000000000000 })).toMatchObject({ ok: true, value: { timestampMs: 1000000000000 } });
+  });
+
+  it("refuses 11 and 12 digits (neither seconds nor milliseconds), as numbers or strings", () => {
+    for (const t of [17638704001, "17638704001", 176387040012, "176387040012"]) {
+      expect(message({ ...base, timestamp: t })).toBe("timestamp must have 10 or 13 digits");
+    }
   });
 
   it("refuses other timestamps", () => {

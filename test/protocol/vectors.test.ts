@@ -28,7 +28,7 @@ describe("signature vectors", () => {
   for (const [i, v] of V.signature.entries()) {
     it(`#${i} ${v.algorithm} ${v.eventType} ${v.note ?? v.source ?? ""}`, async () => {
       const fields = { nonce: v.nonce, timestampText: String(v.timestamp), eventTypeRaw: v.eventType, data: v.data };
-      expect(await verifySignature(v.algorithm, [v.key], fields, v.signature)).toEqual({ ok: true, keyIndex: 0 });
+      expect(await verifySignature(v.algorithm, [v.key], fields, v.signature)).toMatchObject({ ok: true, keyIndex: 0 });
       // A key that is not the vector's never verifies.
       expect((await verifySignature(v.algorithm, [`${v.key}x`], fields, v.signature)).ok).toBe(false);
       if (v.algorithm === "hmac-sha256" || /^[0-9a-f]{40}$/.test(v.signature)) {
@@ -89,6 +89,26 @@ describe("whole envelopes", () => {
       if ("id" in event) expect(event.id).toBe(msg.id);
       if (event.type === "CREATE_USER") expect(event.username).toBe(msg.username);
       if (event.type === "CREATE_ORGANIZATION") expect(event.org.code).toBe(msg.code);
+    });
+  }
+});
+
+describe("one plaintext, one event type: every whole-envelope vector relabelled to each of the seven types", () => {
+  const TYPES = ["CHECK_URL", "CREATE_ORGANIZATION", "UPDATE_ORGANIZATION", "DELETE_ORGANIZATION", "CREATE_USER", "UPDATE_USER", "DELETE_USER"];
+  for (const [i, v] of V.envelopes.entries()) {
+    it(`#${i} ${v.profile.signature}+${v.profile.encryption} ${v.body.eventType.trim()} is accepted under its own type only`, async () => {
+      const settings = settingsFor(v.profile);
+      const accepted: string[] = [];
+      const keys = new Set<string>();
+      for (const type of TYPES) {
+        const auth = await authenticateEnvelope(settings, JSON.stringify({ ...v.body, eventType: type }), NOW, 0);
+        if (!auth.ok) continue;
+        keys.add(auth.value.replayKey);
+        if ((await openEnvelope(settings, auth.value.envelope)).ok) accepted.push(type);
+      }
+      expect(accepted).toEqual([v.body.eventType.trim()]);
+      // Under sha1 every relabelled copy has the original's replay key (the eventType is not signed).
+      if (v.profile.signature === "sha1") expect(keys.size).toBe(1);
     });
   }
 });

@@ -3,7 +3,7 @@
 //   - D1 failing at each statement of each of the event's batches (a failing statement at every position:
 //     D1 rolls the batch back), at each statement the event prepares, and each batch failing after its
 //     commit;
-//   - the Durable Object failing between reserve and commit (its own commit throws after the D1 write), the
+//   - the Durable Object failing between the D1 write and its record (its own record throws), the
 //     object evicted in the middle of an event and between events, and its alarm running twice.
 // Pass mark: zero partial writes (every table byte-for-byte as before a failed attempt, or the whole event
 // with its audit row when the failure came after the commit), zero 200 for a write that did not happen, and
@@ -13,7 +13,6 @@
 // into that object's env (and the Worker's, for completeness), and REPLAY_SHARDS=1 keeps every nonce on it.
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { LEASE_MS } from "../../src/replay/replay-guard";
 import { shardName } from "../../src/replay/shard";
 import { callWorker, CALLBACK_URL, envFor, profile, testEnv } from "../helpers/worker";
 import { buildEnvelope, openReply, randomNonce, toRequest, type SenderProfile } from "../sender/oneaccess-sender";
@@ -114,13 +113,6 @@ async function withDb<T>(db: Db, fn: (env: Record<string, unknown>) => Promise<T
       if (saved && current.env.DB === db) current.env = saved;
     });
   }
-}
-
-/** Test-only clock jump for the replay object: reservations look older than the lease (as after LEASE_MS). */
-async function outliveLeases() {
-  await runInDurableObject(guard(), (_instance, state) => {
-    state.storage.sql.exec("UPDATE nonces SET reserved_at = reserved_at - ? WHERE state = 'reserved'", LEASE_MS + 1_000);
-  });
 }
 
 // --- state ----------------------------------------------------------------------------------------------
@@ -400,30 +392,28 @@ describe("D1 failing at every point of every event", () => {
 });
 
 describe("the replay object failing, evicted, and its alarm running twice", () => {
-  it("fails between reserve and commit (the write done, the reply not recorded): 500, then busy, then the retry succeeds once", async () => {
+  it("fails after the directory write, before the reply is recorded: 500, and the retry succeeds once", async () => {
     tally.cases++;
     const username = `f.do.${uniq()}`;
     const request = await signed("CREATE_USER", { username, name: "Between" });
-    // The object's own commit fails (its storage write lost), after the reserve and the D1 batch.
-    type Committing = { commit: (...a: unknown[]) => Promise<void> };
+    // The object's own record write fails (its storage write lost), after the D1 batch.
+    type Recording = { record: (...a: unknown[]) => Promise<void> };
     await runInDurableObject(guard(), (instance) => {
-      (instance as unknown as Committing).commit = async () => Promise.reject(new Error("SQLITE_IOERR: disk I/O error"));
+      (instance as unknown as Recording).record = async () => Promise.reject(new Error("SQLITE_IOERR: disk I/O error"));
     });
     let first: Sent;
     try {
       first = await request.send();
     } finally {
       await runInDurableObject(guard(), (instance) => {
-        delete (instance as unknown as Partial<Committing>).commit;
+        delete (instance as unknown as Partial<Recording>).record;
       });
     }
     tally.faults++;
     expect(first.status).toBe(500);
     tally.answered500++;
-    // The reservation outlives the failure: a retry within the lease is told to come back later.
-    const busy = await request.send();
-    expect(busy).toMatchObject({ status: 500, message: "busy, retry later" });
-    await outliveLeases();
+    // Nothing was recorded and nothing is held: the retry is worked on at once, and the directory's rules
+    // land it on the user the first attempt wrote.
     const retry = await request.send();
     tally.retries++;
     expect(retry).toMatchObject({ status: 200, code: "200" });
@@ -448,12 +438,8 @@ describe("the replay object failing, evicted, and its alarm running twice", () =
     if (first.status === 500) tally.answered500++;
     // The write happened: a 200 here would be true, a 500 makes OneAccess retry; anything else is wrong.
     expect([200, 500]).toContain(first.status);
-    let retry = await request.send();
-    if (retry.status === 500) {
-      expect(retry.message).toBe("busy, retry later");
-      await outliveLeases();
-      retry = await request.send();
-    }
+    // The evicted instance's in-flight guard went with it: the retry is worked on at once.
+    const retry = await request.send();
     tally.retries++;
     expect(retry).toMatchObject({ status: 200, code: "200" });
     tally.retriesSucceeded++;
@@ -487,7 +473,7 @@ describe("the replay object failing, evicted, and its alarm running twice", () =
     expect(await done.send()).toMatchObject({ status: 200, id: first.id });
     expect(await dump()).toBe(before);
 
-    // Twice more while an event is between its reserve and its commit.
+    // Twice more while an event is between its directory write and its record.
     const username = `f.alarm2.${uniq()}`;
     const inFlight = await signed("CREATE_USER", { username, name: "During the alarms" });
     const alarming = dbWithBatch(async (s) => {

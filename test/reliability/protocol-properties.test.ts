@@ -3,9 +3,10 @@
 //   sender in both directions, in every layout, at the cipher level, at the envelope level, and through the
 //   Worker (CHECK_URL echo);
 // - any single change to a signed request (one bit of any field's value or name, of the signature, of the
-//   signing key, of the bearer token) is refused 400/401 with no storage binding touched at all.
+//   signing key, of the bearer token) is refused with the status and message pinned for that change, with no
+//   storage binding touched at all.
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { openCbc, sealCbc } from "../../src/protocol/cbc";
 import { authenticateEnvelope, checkBearer, openEnvelope, sealReply, type ProtocolSettings } from "../../src/protocol/callback";
 import { openGcm, sealGcm, GCM_LAYOUTS } from "../../src/protocol/gcm";
@@ -27,7 +28,15 @@ import {
 import { RUNS, summarize } from "./support";
 
 const keys = () => testEnv.VECTORS.keys;
-const tally = { roundTrips: 0, workerEchoes: 0, tampered: 0, refused: 0, storageCalls: 0, byStatus: { 400: 0, 401: 0 } as Record<number, number> };
+const tally = {
+  roundTrips: 0,
+  workerEchoes: 0,
+  tampered: 0,
+  storageCalls: 0,
+  byStatus: {} as Record<number, number>,
+  /** Per mutation family ("value:nonce", "name", "bearer"…): how many runs changed that. */
+  byFamily: {} as Record<string, number>,
+};
 
 // --- messages ---------------------------------------------------------------------------------------
 
@@ -62,7 +71,16 @@ const message = fc.oneof(
       .map(([unit, bytes]) => sized(unit, bytes)),
   },
 );
-const nonEmpty = message.filter((m) => m.length > 0);
+/** A CHECK_URL's random string: not empty, and never a JSON object (that is another event's data: refused). */
+function isJsonObjectText(text: string): boolean {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === "object" && v !== null && !Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
+const nonEmpty = message.filter((m) => m.length > 0 && !isJsonObjectText(m));
 
 function settingsFor(p: SenderProfile): ProtocolSettings {
   return {
@@ -226,7 +244,46 @@ function mutateEnvelope(envelope: Envelope, m: Mutation & { kind: "value" | "nam
   return JSON.stringify(Object.fromEntries(entries));
 }
 
-describe("any single change to a signed request is refused, and no storage is touched", () => {
+/**
+ * What each kind of change must be answered with (status and message), and the reason the operator's log
+ * line gives. A change to a signed field is an authentication failure; a change that breaks the envelope's
+ * shape is a 400 naming it, found before anything is verified.
+ */
+function pinnedAnswer(m: Mutation, body: string): { status: number; message: string | RegExp; reason: string | RegExp } {
+  const UNAUTHORIZED = "authentication failed";
+  switch (m.kind) {
+    case "name":
+      return { status: 400, message: "unexpected field in envelope", reason: "unexpected field in envelope" };
+    case "signing-key":
+      return { status: 401, message: UNAUTHORIZED, reason: "signature-mismatch" };
+    case "bearer":
+      return { status: 401, message: UNAUTHORIZED, reason: "bearer-mismatch" };
+    case "value":
+      switch (m.field) {
+        case "eventType":
+          return { status: 400, message: "unknown eventType", reason: "unknown eventType" };
+        case "timestamp": {
+          // Still 10 or 13 digits: signed, so a mismatch (or outside the window first); else its shape is wrong.
+          const ts = (JSON.parse(body) as { timestamp: unknown }).timestamp;
+          if (/^(?:[0-9]{10}|[0-9]{13})$/.test(String(ts)) && (typeof ts === "number" || typeof ts === "string")) {
+            return { status: 401, message: UNAUTHORIZED, reason: /^(signature-mismatch|timestamp-outside-window)$/ };
+          }
+          return { status: 400, message: /^timestamp must /, reason: /^timestamp must / };
+        }
+        case "nonce":
+        case "data":
+          return { status: 401, message: UNAUTHORIZED, reason: "signature-mismatch" };
+        case "signature":
+          return { status: 401, message: UNAUTHORIZED, reason: /^signature-(mismatch|missing)$/ };
+      }
+  }
+}
+
+function familyOf(m: Mutation): string {
+  return m.kind === "value" ? `value:${m.field}` : m.kind;
+}
+
+describe("any single change to a signed request is refused as pinned, and no storage is touched", () => {
   it(`one bit of a field's value or name, of the signature, of the signing key or of the bearer token (${RUNS} runs through the Worker)`, async () => {
     await fc.assert(
       fc.asyncProperty(profileArb.filter((p) => p.signature !== "none"), eventArb, mutationArb, async (p, event, m) => {
@@ -235,7 +292,7 @@ describe("any single change to a signed request is refused, and no storage is to
         // Control: untouched, the request authenticates (so the refusal below is the change's doing).
         const control = await authenticateEnvelope(settingsFor(p), JSON.stringify(original), Date.now(), 0);
         expect(control.ok).toBe(true);
-        expect(checkBearer(`Bearer ${p.bearer}`, [p.bearer]).ok).toBe(true);
+        expect((await checkBearer(`Bearer ${p.bearer}`, [p.bearer])).ok).toBe(true);
 
         let body: string;
         let bearer = p.bearer;
@@ -262,19 +319,26 @@ describe("any single change to a signed request is refused, and no storage is to
             break;
         }
         const spies = storageSpies(testEnv);
-        const res = await callWorker(toRequest(CALLBACK_URL, p, body, { bearer }), {
-          ...envFor(p),
-          DB: spies.DB,
-          REPLAY_GUARD: spies.REPLAY_GUARD,
-        });
-        const reply = (await res.json()) as { code: string; data: string };
-        expect([400, 401], `${JSON.stringify(m)} answered ${res.status}`).toContain(res.status);
-        expect(reply).toMatchObject({ code: String(res.status), data: "" });
+        const lines: string[] = [];
+        const warn = vi.spyOn(console, "warn").mockImplementation((line: unknown) => void lines.push(String(line)));
+        let res: Response;
+        try {
+          res = await callWorker(toRequest(CALLBACK_URL, p, body, { bearer }), { ...envFor(p), DB: spies.DB, REPLAY_GUARD: spies.REPLAY_GUARD });
+        } finally {
+          warn.mockRestore();
+        }
+        const reply = (await res.json()) as { code: string; message: string; data: string };
+        const pinned = pinnedAnswer(m, body);
+        const what = `${JSON.stringify(m)} answered ${res.status} ${reply.message}`;
+        expect(res.status, what).toBe(pinned.status);
+        expect(reply, what).toMatchObject({ code: String(pinned.status), message: pinned.message, data: "" });
+        const line = JSON.parse(lines.find((l) => l.includes('"msg":"callback"'))!) as { reason: string };
+        expect(line.reason, what).toMatch(typeof pinned.reason === "string" ? new RegExp(`^${pinned.reason}$`) : pinned.reason);
         tally.storageCalls += spies.calls.length;
         expect(spies.calls, `${JSON.stringify(m)} touched storage`).toEqual([]);
         tally.tampered++;
-        tally.refused++;
         tally.byStatus[res.status] = (tally.byStatus[res.status] ?? 0) + 1;
+        tally.byFamily[familyOf(m)] = (tally.byFamily[familyOf(m)] ?? 0) + 1;
       }),
       { numRuns: RUNS },
     );
@@ -315,16 +379,21 @@ describe("any single change to a signed request is refused, and no storage is to
   });
 
   it("summary", async (context) => {
+    const families = ["value:nonce", "value:timestamp", "value:eventType", "value:data", "value:signature", "name", "signing-key", "bearer"];
     await summarize(context, "properties/protocol", {
       runs: RUNS,
       "round-trips": tally.roundTrips,
       "worker-echoes": tally.workerEchoes,
       tampered: tally.tampered,
-      refused: tally.refused,
       "refused-400": tally.byStatus[400] ?? 0,
       "refused-401": tally.byStatus[401] ?? 0,
+      ...Object.fromEntries(families.map((f) => [f, tally.byFamily[f] ?? 0])),
       "storage-calls": tally.storageCalls,
     });
-    expect(tally.refused).toBe(tally.tampered);
+    // Every answer was one of the two pinned statuses, and every family of change was exercised.
+    expect((tally.byStatus[400] ?? 0) + (tally.byStatus[401] ?? 0)).toBe(tally.tampered);
+    expect(tally.tampered).toBe(RUNS);
+    for (const f of families) expect(tally.byFamily[f] ?? 0, f).toBeGreaterThan(0);
+    expect(tally.storageCalls).toBe(0);
   });
 });

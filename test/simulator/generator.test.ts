@@ -180,7 +180,7 @@ describe("settings files", () => {
   it("merges like wrangler dev (later wins) and validates with the receiver's own rules", () => {
     const merged = mergeSettings(
       { ONEACCESS_SIGNATURE: "sha1", ONEACCESS_GCM_LAYOUT: "auto", ONEACCESS_RECEIVE_ID: "r" },
-      { ONEACCESS_BEARER_TOKEN: "t", ONEACCESS_SIGNING_KEY: "k", ONEACCESS_ENCRYPTION_KEY: "0123456789abcdef", ONEACCESS_RECEIVE_ID: "" },
+      { ONEACCESS_BEARER_TOKEN: "t".repeat(32), ONEACCESS_SIGNING_KEY: "k", ONEACCESS_ENCRYPTION_KEY: "0123456789abcdef", ONEACCESS_RECEIVE_ID: "" },
       { ONEACCESS_GCM_LAYOUT: "iv12" },
     );
     const result = profileFromSettings(merged);
