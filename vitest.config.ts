@@ -5,8 +5,8 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-worker
 import { configDefaults, defineConfig } from "vitest/config";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-// The contract's vectors stay in ../shared (made by an independent implementation); tests get them as a binding.
-const vectorsPath = process.env.ONEACCESS_VECTORS ?? path.join(here, "..", "shared", "vectors", "oneaccess-vectors.json");
+// The contract's vectors (made by an independent implementation; test/fixtures/README.md); tests get them as a binding.
+const vectorsPath = process.env.ONEACCESS_VECTORS ?? path.join(here, "test", "fixtures", "oneaccess-vectors.json");
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(here, "migrations"));
