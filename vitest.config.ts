@@ -16,8 +16,8 @@ function committedVars(): Record<string, string> {
   const section = /^\[vars\]\s*$([\s\S]*?)(?=^\[)/m.exec(toml)?.[1] ?? "";
   return Object.fromEntries([...section.matchAll(/^([A-Z0-9_]+)\s*=\s*"([^"]*)"\s*$/gm)].map((m) => [m[1]!, m[2]!]));
 }
-// The contract's vectors stay in ../shared (made by an independent implementation); tests get them as a binding.
-const vectorsPath = process.env.ONEACCESS_VECTORS ?? path.join(here, "..", "shared", "vectors", "oneaccess-vectors.json");
+// The contract's vectors (made by an independent implementation; test/fixtures/README.md); tests get them as a binding.
+const vectorsPath = process.env.ONEACCESS_VECTORS ?? path.join(here, "test", "fixtures", "oneaccess-vectors.json");
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(here, "migrations"));
