@@ -30,6 +30,7 @@ export default defineConfig(async () => {
             DIRECTORY_API_TOKEN: "test-directory-token",
             // test/reliability: fast-check runs per property (default 1000), and the other families' scale.
             RELIABILITY_RUNS: process.env.RELIABILITY_RUNS ?? "",
+            WRANGLER_TOML: readFileSync(path.join(here, "wrangler.toml"), "utf8"),
           },
         },
       }),
