@@ -45,6 +45,7 @@ export default defineConfig(async () => {
             DIRECTORY_API_TOKEN: "test-directory-token-7d2e9b4a0c6f1e8b3a5d",
             // test/reliability: fast-check runs per property (default 1000), and the other families' scale.
             RELIABILITY_RUNS: process.env.RELIABILITY_RUNS ?? "",
+            WRANGLER_TOML: readFileSync(path.join(here, "wrangler.toml"), "utf8"),
           },
         },
       }),

@@ -2,12 +2,25 @@
 // working), CSRF refusal, and what the page shows: configuration status without values, counts, the
 // organization tree, a user search, and failed deliveries highlighted.
 import { beforeAll, describe, expect, it } from "vitest";
-import { sessionCookieValue } from "../../src/http/directory-access";
 import { CALLBACK_URL, callWorker, envFor, profile, testEnv } from "../helpers/worker";
 import { buildRequest } from "../sender/oneaccess-sender";
 import { createOrg, createUser, sendEvent, type Overrides } from "./support";
 
 const ORIGIN = "https://receiver.test";
+
+const SESSION_LABEL = "oneaccess-admin-session/v1/";
+
+/**
+ * A session cookie value minted here, from the documented format (not with src/):
+ * `v1.<issued at, Unix seconds>.<base64url, unpadded, of HMAC-SHA256 keyed with the token over label + issuedAt>`.
+ */
+async function mintSession(token: string, issuedAt: number, label = SESSION_LABEL, version = "v1"): Promise<string> {
+  const utf8 = (text: string) => new TextEncoder().encode(text);
+  const key = await crypto.subtle.importKey("raw", utf8(token), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, utf8(`${label}${issuedAt}`)));
+  const base64url = btoa(String.fromCharCode(...mac)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return `${version}.${issuedAt}.${base64url}`;
+}
 
 async function admin(
   path: string,
@@ -111,20 +124,55 @@ describe("login", () => {
     expect(res.headers.get("set-cookie")).toBeNull();
   });
 
+  it("the cookie a login sets is exactly the documented HMAC of its issue time", async () => {
+    const before = Math.floor(Date.now() / 1000);
+    const value = cookieOf(await login(testEnv.DIRECTORY_API_TOKEN)).split("=")[1]!;
+    const issuedAt = Number(value.split(".")[1]);
+    expect(issuedAt).toBeGreaterThanOrEqual(before - 1);
+    expect(issuedAt).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 1);
+    expect(value).toBe(await mintSession(testEnv.DIRECTORY_API_TOKEN, issuedAt));
+  });
+
   it("a cookie stops working when the token changes, when forged, or when older than 8 hours", async () => {
     const cookie = cookieOf(await login(testEnv.DIRECTORY_API_TOKEN));
     const changed = await admin("/admin", { cookie, env: { DIRECTORY_API_TOKEN: "a-rotated-directory-token-5e8b1c7d" } });
     expect(changed.status).toBe(302);
     const now = Math.floor(Date.now() / 1000);
-    const stale = await sessionCookieValue(testEnv.DIRECTORY_API_TOKEN, now - 8 * 3600 - 5);
-    const future = await sessionCookieValue(testEnv.DIRECTORY_API_TOKEN, now + 3600);
-    const otherKey = await sessionCookieValue("some-other-token", now);
-    for (const value of [stale, future, otherKey, testEnv.DIRECTORY_API_TOKEN, `${cookie.split("=")[1]}x`, "v1.1.x"]) {
+    const stale = await mintSession(testEnv.DIRECTORY_API_TOKEN, now - 8 * 3600 - 5);
+    const future = await mintSession(testEnv.DIRECTORY_API_TOKEN, now + 3600);
+    for (const value of [stale, future, testEnv.DIRECTORY_API_TOKEN, `${cookie.split("=")[1]}x`, "v1.1.x"]) {
       const res = await admin("/admin", { cookie: `oneaccess_admin=${value}` });
       expect(res.status, value).toBe(302);
     }
-    const fresh = await sessionCookieValue(testEnv.DIRECTORY_API_TOKEN, now - 60);
+    const fresh = await mintSession(testEnv.DIRECTORY_API_TOKEN, now - 60);
     expect((await admin("/admin", { cookie: `oneaccess_admin=${fresh}` })).status).toBe(200);
+    // Still inside the 8 hours (28 800 s), a minute from the end: accepted.
+    const old = await mintSession(testEnv.DIRECTORY_API_TOKEN, now - 8 * 3600 + 60);
+    expect((await admin("/admin", { cookie: `oneaccess_admin=${old}` })).status).toBe(200);
+  });
+
+  it("refuses a cookie minted with another key, another label or another version, and accepts the right one", async () => {
+    const now = Math.floor(Date.now() / 1000) - 30;
+    const token = testEnv.DIRECTORY_API_TOKEN;
+    const refused: Array<[string, string]> = [
+      ["another token", await mintSession("some-other-directory-token-of-32-chars", now)],
+      ["the callback's bearer token", await mintSession(testEnv.ONEACCESS_BEARER_TOKEN, now)],
+      ["the token with a trailing space", await mintSession(`${token} `, now)],
+      ["label v2", await mintSession(token, now, "oneaccess-admin-session/v2/")],
+      ["label without its final slash", await mintSession(token, now, "oneaccess-admin-session/v1")],
+      ["no label", await mintSession(token, now, "")],
+      ["another product's label", await mintSession(token, now, "oneaccess-api-session/v1/")],
+      ["version v2", await mintSession(token, now, SESSION_LABEL, "v2")],
+      ["the MAC of another issue time", (await mintSession(token, now - 1)).replace(`.${now - 1}.`, `.${now}.`)],
+    ];
+    for (const [why, value] of refused) {
+      const res = await admin("/admin", { cookie: `oneaccess_admin=${value}` });
+      expect(res.status, why).toBe(302);
+      expect(res.headers.get("location"), why).toBe("/admin/login");
+    }
+    const right = await admin("/admin", { cookie: `oneaccess_admin=${await mintSession(token, now)}` });
+    expect(right.status).toBe(200);
+    expect(right.html).toContain("operator page");
   });
 
   it("logout clears the cookie (a POST, same-origin only)", async () => {

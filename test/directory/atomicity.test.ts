@@ -1,8 +1,9 @@
 // One event is one D1 batch (contract section 6): a failing batch leaves nothing and answers 500 so the
-// retry succeeds; a concurrent event between an event's read and its batch makes it decide again instead of
-// writing a stale decision; every authenticated callback leaves one audit row.
+// retry succeeds (shown with real D1 batches in which a statement fails only because the event's own writes
+// ran before it, so what is left afterwards is D1's rollback, not a stub's); a concurrent event between an
+// event's read and its batch makes it decide again instead of writing a stale decision; every
+// authenticated callback leaves one audit row.
 import { describe, expect, it } from "vitest";
-import { MAX_ATTEMPTS } from "../../src/directory/apply-event";
 import { readDirectory } from "../../src/directory/snapshot";
 import { callWorker, CALLBACK_URL, profile } from "../helpers/worker";
 import { buildRequest, type SenderProfile } from "../sender/oneaccess-sender";
@@ -14,6 +15,7 @@ import {
   liveOrg,
   liveUser,
   nextTimestamp,
+  orgRow,
   ownBinding,
   send,
   type Batch,
@@ -39,45 +41,166 @@ async function countUsers(username: string) {
   return db().prepare("SELECT count(*) AS n FROM users WHERE username = ?").bind(username).first<number>("n");
 }
 
-describe("a D1 failure in the middle of a batch", () => {
-  const failures: Array<[string, Batch]> = [
-    [
-      "a broken statement before the audit row (D1 rolls back)",
-      (s) => db().batch([...s.slice(0, -1), db().prepare("INSERT INTO no_such_table (x) VALUES (1)"), ...s.slice(-1)]),
-    ],
-    ["the batch rejected without running", async () => Promise.reject(new Error("D1_ERROR: network connection lost"))],
-  ];
-  for (const [name, batch] of failures) {
-    it(`${name}: no partial rows, 500, and the same request then succeeds`, async () => {
-      const username = `atomic-${name.split(" ")[1]}`;
-      const first = await send("CREATE_USER", { username, name: "Atomic" }, { env: { DB: ownBinding(batch) } });
-      expect(first).toMatchObject({ status: 500, code: "500", message: "internal error, retry later", plaintext: "" });
-      expect(await countUsers(username)).toBe(0);
-      expect(await deliveriesFor(first.envelope.nonce)).toEqual([]);
+/**
+ * A binding of its own whose `n`-th D1 batch goes to the real database with `edit` applied (the others as
+ * they are); records each batch it saw and the error any batch failed with.
+ */
+function editBatch(n: number, edit: (statements: D1PreparedStatement[]) => D1PreparedStatement[]) {
+  let seen = 0;
+  const errors: string[] = [];
+  const binding = ownBinding(async (statements) => {
+    try {
+      return await db().batch(++seen === n ? edit(statements) : statements);
+    } catch (e) {
+      errors.push(e instanceof Error ? e.message : String(e));
+      throw e;
+    }
+  });
+  return { binding, batches: () => seen, errors };
+}
 
-      const retry = await first.resend({});
-      expect(retry).toMatchObject({ status: 200, code: "200", message: "success" });
-      expect(await liveUser(retry.id!)).toMatchObject({ username, name: "Atomic" });
-      expect(await deliveriesFor(first.envelope.nonce)).toMatchObject([{ code: "200", entity_id: retry.id }]);
-    });
-  }
+/** The event's statements with `extra` inserted just before the last one (the audit row). */
+const beforeAuditRow = (extra: D1PreparedStatement) => (s: D1PreparedStatement[]) => [...s.slice(0, -1), extra, ...s.slice(-1)];
+
+/**
+ * A statement that fails (UNIQUE constraint on the primary key) exactly when the table already holds a row
+ * matching `where`: it copies that row under the same id. Placed after an event's write, it fails only
+ * because the write ran inside the same batch, so what is left afterwards shows the batch's rollback.
+ */
+function duplicateOf(table: "users" | "organizations", where: string, value: string): D1PreparedStatement {
+  const key = table === "users" ? "username" : "code";
+  return db()
+    .prepare(
+      `INSERT INTO ${table} (id, ${key}, name, event_ts, created_at, updated_at)
+       SELECT id, ${key} || '#twin', name, 0, 0, 0 FROM ${table} WHERE ${where}`,
+    )
+    .bind(value);
+}
+
+async function releasedKeys(key: string) {
+  const { results } = await db().prepare("SELECT entity, key, entity_id FROM released_keys WHERE key = ?").bind(key).all();
+  return results;
+}
+
+describe("a D1 failure in the middle of a batch", () => {
+  it("a create whose batch fails after its insert ran (a constraint violation): no row, no audit row, 500, then the retry applies", async () => {
+    const username = "atomic-create";
+    const failing = editBatch(1, beforeAuditRow(duplicateOf("users", "username = ?", username)));
+    const first = await send("CREATE_USER", { username, name: "Atomic" }, { env: { DB: failing.binding } });
+    expect(first).toMatchObject({ status: 500, code: "500", message: "internal error, retry later", plaintext: "" });
+    // One batch (the guarded insert and its audit row), failed by the duplicate of the row its insert made.
+    expect(failing.batches()).toBe(1);
+    expect(failing.errors).toHaveLength(1);
+    expect(failing.errors[0]).toMatch(/UNIQUE constraint failed: users\.id/);
+    expect(await countUsers(username)).toBe(0);
+    expect(await countUsers(`${username}#twin`)).toBe(0);
+    expect(await deliveriesFor(first.envelope.nonce)).toEqual([]);
+
+    const retry = await first.resend({});
+    expect(retry).toMatchObject({ status: 200, code: "200", message: "success" });
+    expect(await liveUser(retry.id!)).toMatchObject({ username, name: "Atomic" });
+    expect(await countUsers(username)).toBe(1);
+    expect(await deliveriesFor(first.envelope.nonce)).toMatchObject([{ code: "200", entity_id: retry.id }]);
+  });
+
+  it("a rename whose write batch fails after the update and the released key ran: the old row, no released key, no audit row", async () => {
+    const id = await createUser("atomic-rename-old", { name: "Before" });
+    const before = await userRow(id);
+    const failing = editBatch(2, beforeAuditRow(duplicateOf("users", "username = ?", "atomic-rename-new")));
+    const first = await send("UPDATE_USER", { id, username: "atomic-rename-new", name: "After" }, { env: { DB: failing.binding } });
+    expect(first).toMatchObject({ status: 500, code: "500" });
+    // The read batch, then the write batch [snapshot check, update, released key, audit row] that failed.
+    expect(failing.batches()).toBe(2);
+    expect(failing.errors).toEqual([expect.stringMatching(/UNIQUE constraint failed: users\.id/)]);
+    expect(await userRow(id)).toEqual(before);
+    expect(await countUsers("atomic-rename-new")).toBe(0);
+    expect(await releasedKeys("atomic-rename-old")).toEqual([]);
+    expect(await deliveriesFor(first.envelope.nonce)).toEqual([]);
+
+    expect(await first.resend({})).toMatchObject({ code: "200", message: "success", id });
+    expect(await userRow(id)).toMatchObject({ username: "atomic-rename-new", name: "After", version: (before!.version as number) + 1 });
+    expect(await releasedKeys("atomic-rename-old")).toEqual([{ entity: "user", key: "atomic-rename-old", entity_id: id }]);
+    expect(await deliveriesFor(first.envelope.nonce)).toMatchObject([{ code: "200", entity_id: id }]);
+  });
+
+  it("a batch rejected before it reaches D1 (connection lost): 500, and the same request then applies once", async () => {
+    const lost = ownBinding(async () => Promise.reject(new Error("D1_ERROR: network connection lost")));
+    const first = await send("CREATE_USER", { username: "atomic-lost", name: "Lost" }, { env: { DB: lost } });
+    expect(first).toMatchObject({ status: 500, code: "500", message: "internal error, retry later", plaintext: "" });
+    const retry = await first.resend({});
+    expect(retry).toMatchObject({ status: 200, code: "200", message: "success" });
+    expect(await countUsers("atomic-lost")).toBe(1);
+    expect(await deliveriesFor(first.envelope.nonce)).toMatchObject([{ code: "200", entity_id: retry.id }]);
+  });
+
+  it("D1 itself: a batch whose snapshot check aborts after its inserts and update ran leaves none of them", async () => {
+    const existing = await createUser("atomic-raw-existing", { name: "Unchanged" });
+    const before = await userRow(existing);
+    const writes = (suffix: string) => [
+      db()
+        .prepare("INSERT INTO organizations (id, code, name, event_ts, created_at, updated_at) VALUES (?, ?, 'Raw', 1, 1, 1)")
+        .bind(`org_atomicRaw${suffix}0`, `atomic-raw-org-${suffix}`),
+      db()
+        .prepare("INSERT INTO users (id, username, name, event_ts, created_at, updated_at) VALUES (?, ?, 'Raw', 1, 1, 1)")
+        .bind(`usr_atomicRaw${suffix}0`, `atomic-raw-user-${suffix}`),
+      db().prepare("UPDATE users SET name = ?, version = version + 1 WHERE id = ?").bind(`Changed ${suffix}`, existing),
+      db()
+        .prepare("INSERT INTO deliveries (received_at, event_type, nonce, code, message, entity_id, duration_ms) VALUES (1, 'CREATE_USER', ?, '200', 'success', NULL, 1)")
+        .bind(`atomic-raw-nonce-${suffix}`),
+    ];
+    // Holds (1) while the user the batch inserts does not exist; false (0) once it does: the trigger aborts.
+    const check = (suffix: string) =>
+      db().prepare("INSERT INTO snapshot_checks (holds) SELECT NOT EXISTS (SELECT 1 FROM users WHERE username = ?)").bind(`atomic-raw-user-${suffix}`);
+
+    let message = "";
+    try {
+      await db().batch([...writes("A"), check("A")]);
+    } catch (e) {
+      message = e instanceof Error ? e.message : String(e);
+    }
+    expect(message).toContain("directory snapshot changed");
+    expect(await db().prepare("SELECT count(*) AS n FROM organizations WHERE code = 'atomic-raw-org-A'").first("n")).toBe(0);
+    expect(await countUsers("atomic-raw-user-A")).toBe(0);
+    expect(await userRow(existing)).toEqual(before);
+    expect(await deliveriesFor("atomic-raw-nonce-A")).toEqual([]);
+
+    // The same statements with the check first (nothing inserted yet, so it holds): all of them land. So the
+    // abort above came from the batch's own earlier writes, and what they wrote was rolled back.
+    await db().batch([check("B"), ...writes("B")]);
+    expect(await db().prepare("SELECT count(*) AS n FROM organizations WHERE code = 'atomic-raw-org-B'").first("n")).toBe(1);
+    expect(await countUsers("atomic-raw-user-B")).toBe(1);
+    expect(await userRow(existing)).toMatchObject({ name: "Changed B", version: (before!.version as number) + 1 });
+    expect(await deliveriesFor("atomic-raw-nonce-B")).toHaveLength(1);
+  });
 
   it("a revival with flag clearing is all or nothing too", async () => {
     const parent = await createOrg("atomic-parent", "Parent");
     await send("DELETE_ORGANIZATION", { id: parent });
     const child = await createOrg("atomic-child", "Child", parent);
-    // Statements: check, revive, clear parent flags, clear member flags, audit row. Break the last flag clear.
-    const broken = ownBinding((s) =>
-      db().batch([...s.slice(0, -2), db().prepare("UPDATE no_such_table SET x = 1"), ...s.slice(-2)]),
-    );
-    const first = await send("CREATE_ORGANIZATION", { code: "atomic-parent", name: "Parent back" }, { env: { DB: broken } });
+    const member = await createUser("atomic-member", { organizationId: parent });
+    const parentBefore = await orgRow(parent);
+    // Batches: the guarded insert (changes nothing: the code is held by the tombstone), the reads, then the
+    // write batch [check, revive, clear parent flags, clear member flags, audit row]. Fail it after the
+    // revive and the parent flags ran, by a duplicate of the revived (live) row.
+    const failing = editBatch(3, (s) => [
+      ...s.slice(0, -2),
+      duplicateOf("organizations", "id = ? AND deleted_at IS NULL", parent),
+      ...s.slice(-2),
+    ]);
+    const first = await send("CREATE_ORGANIZATION", { code: "atomic-parent", name: "Parent back" }, { env: { DB: failing.binding } });
     expect(first.code).toBe("500");
+    expect(failing.batches()).toBe(3);
+    expect(failing.errors).toEqual([expect.stringMatching(/UNIQUE constraint failed: organizations\.id/)]);
+    expect(await orgRow(parent)).toEqual(parentBefore);
     expect(await liveOrg(parent)).toBeUndefined();
     expect(await liveOrg(child)).toMatchObject({ parentMissing: true });
+    expect(await liveUser(member)).toMatchObject({ organizationMissing: true });
+    expect(await deliveriesFor(first.envelope.nonce)).toEqual([]);
 
     expect(await first.resend({})).toMatchObject({ code: "200", id: parent });
     expect(await liveOrg(parent)).toMatchObject({ name: "Parent back" });
     expect(await liveOrg(child)).toMatchObject({ parentMissing: false });
+    expect(await liveUser(member)).toMatchObject({ organizationMissing: false });
   });
 
   it("a batch that committed but reported failure: the retry is acknowledged with the same id, no twin", async () => {
@@ -151,7 +274,7 @@ describe("concurrent events for the same entities", () => {
     });
     const first = await send("UPDATE_USER", { id, username: "race-busy", name: "Renamed" }, { env: { DB: busy }, timestamp: ts });
     expect(first).toMatchObject({ status: 500, code: "500" });
-    expect(batches).toBe(2 * MAX_ATTEMPTS);
+    expect(batches).toBe(16); // 8 attempts, a read batch and a write batch each
     expect(await userRow(id)).toMatchObject({ name: "Busy" });
     expect(await deliveriesFor(first.envelope.nonce)).toEqual([]);
     expect(await first.resend({})).toMatchObject({ code: "200", message: "success" });
@@ -213,15 +336,47 @@ describe("audit rows (deliveries)", () => {
     expect(batches).toBeLessThan(40);
   });
 
-  it("a shared audit batch that fails leaves none of its rows and still answers every CHECK_URL 200", async () => {
-    const failing = ownBinding(async () => Promise.reject(new Error("D1_ERROR: network connection lost")));
+  it("a shared audit batch that fails in D1 after its insert ran leaves none of its rows and still answers every CHECK_URL 200", async () => {
     const p = profile("sha1+gcm");
     const built = await Promise.all(
       Array.from({ length: 5 }, (_, i) => buildRequest(CALLBACK_URL, p, "CHECK_URL", `failed-audit-${i}`)),
     );
+    const nonces = JSON.stringify(built.map(({ envelope }) => envelope.nonce));
+    // After the shared insert, a copy of its rows under their own ids: fails only because they were inserted.
+    const duplicate = db()
+      .prepare(
+        `INSERT INTO deliveries (id, received_at, event_type, nonce, code, message, entity_id, duration_ms)
+         SELECT id, received_at, event_type, nonce, code, message, entity_id, duration_ms FROM deliveries
+         WHERE nonce IN (SELECT value FROM json_each(?))`,
+      )
+      .bind(nonces);
+    const errors: string[] = [];
+    let statements = 0;
+    const failing = ownBinding(async (s) => {
+      statements += s.length;
+      try {
+        return await db().batch([...s, duplicate]);
+      } catch (e) {
+        errors.push(e instanceof Error ? e.message : String(e));
+        throw e;
+      }
+    });
     const replies = await Promise.all(built.map(({ request }) => callWorker(request, workerEnv(p, { DB: failing }))));
     expect(replies.map((r) => r.status)).toEqual(built.map(() => 200));
+    expect(statements).toBeGreaterThanOrEqual(1);
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+    for (const error of errors) expect(error).toMatch(/UNIQUE constraint failed: deliveries\.id/);
     for (const { envelope } of built) expect(await deliveriesFor(envelope.nonce)).toEqual([]);
+  });
+
+  it("an audit batch that never reaches D1 (connection lost) still answers every CHECK_URL 200", async () => {
+    const lost = ownBinding(async () => Promise.reject(new Error("D1_ERROR: network connection lost")));
+    const p = profile("sha1+gcm");
+    const built = await Promise.all(
+      Array.from({ length: 3 }, (_, i) => buildRequest(CALLBACK_URL, p, "CHECK_URL", `lost-audit-${i}`)),
+    );
+    const replies = await Promise.all(built.map(({ request }) => callWorker(request, workerEnv(p, { DB: lost }))));
+    expect(replies.map((r) => r.status)).toEqual(built.map(() => 200));
   });
 
   it("an authenticated request refused before applyEvent (undecryptable) leaves one 400 row", async () => {

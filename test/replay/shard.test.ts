@@ -43,6 +43,27 @@ function chiSquare(nonces: string[], shards: number, shard: (n: string, s: numbe
   return counts.reduce((sum, observed) => sum + (observed - expected) ** 2 / expected, 0);
 }
 
+const MASK32 = 0xffffffffn;
+
+/** FNV-1a, 32 bits, over UTF-16 code units, in BigInt arithmetic (no Math.imul, no `>>> 0` tricks). */
+function fnv1a32(text: string): bigint {
+  let h = 0x811c9dc5n;
+  for (let i = 0; i < text.length; i++) {
+    h ^= BigInt(text.charCodeAt(i));
+    h = (h * 0x01000193n) & MASK32;
+  }
+  return h;
+}
+
+/** The documented avalanche after FNV-1a (xor-shift 16, multiply by 0x85ebca6b, xor-shift 13), then modulo. */
+function referenceShard(nonce: string, shards: number): number {
+  let h = fnv1a32(nonce);
+  h ^= h >> 16n;
+  h = (h * 0x85ebca6bn) & MASK32;
+  h ^= h >> 13n;
+  return Number(h % BigInt(shards));
+}
+
 describe("shardFor", () => {
   for (const shards of [4, 16, 64]) {
     for (const [name, nonces] of Object.entries(NONCE_SETS)) {
@@ -68,11 +89,31 @@ describe("shardFor", () => {
     }
   });
 
-  it("is stable: the same nonce gives the same shard, every call", () => {
-    for (const n of NONCE_SETS["random 16 letters (seed 2)"]!.slice(0, 1000)) {
-      expect(shardFor(n, 16)).toBe(shardFor(n, 16));
-      expect(shardFor(String(n), 16)).toBe(shardFor(n.slice(), 16));
+  it("matches an independent FNV-1a + avalanche (BigInt arithmetic) on 2 000 nonces and 8 shard counts", () => {
+    // The reference is checked against FNV-1a's published 32-bit test vectors first, so it is not merely
+    // a copy of whatever shardFor computes.
+    expect(fnv1a32("")).toBe(0x811c9dc5n);
+    expect(fnv1a32("a")).toBe(0xe40c292cn);
+    expect(fnv1a32("foobar")).toBe(0xbf9cf968n);
+    const nonces = [
+      ...NONCE_SETS["random 16 letters (seed 2)"]!.slice(0, 1000),
+      ...NONCE_SETS["sequential 13-digit (millisecond-like)"]!.slice(0, 500),
+      ...Array.from({ length: 500 }, (_, i) => `nonce-ä-中-😀-${i}`),
+    ];
+    const counts = [1, 2, 3, 4, 7, 16, 64, 1000];
+    const mismatches: string[] = [];
+    for (const n of nonces) {
+      for (const shards of counts) {
+        const want = referenceShard(n, shards);
+        if (shardFor(n, shards) !== want) mismatches.push(`${JSON.stringify(n)} / ${shards}: want ${want}`);
+      }
     }
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    // The reference is not trivially constant: the nonces spread over every one of 16 shards.
+    expect(new Set(nonces.map((n) => referenceShard(n, 16))).size).toBe(16);
+    // And it has teeth: plain FNV-1a (the avalanche left out) disagrees with shardFor on most nonces.
+    const plain = nonces.filter((n) => Number(fnv1a32(n) % 16n) !== shardFor(n, 16));
+    expect(plain.length).toBeGreaterThan(nonces.length / 2);
   });
 
   // Pinned values: a change of hash would move nonces between objects on deploy, so a request and its
@@ -87,6 +128,8 @@ describe("shardFor", () => {
     ];
     for (const [nonce, expected] of pinned) {
       expect([4, 16, 64, 256].map((n) => shardFor(nonce, n))).toEqual(expected);
+      // The pins are the documented hash's values, not just whatever shardFor gave when they were written.
+      expect([4, 16, 64, 256].map((n) => referenceShard(nonce, n))).toEqual(expected);
     }
   });
 

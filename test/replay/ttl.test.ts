@@ -1,23 +1,52 @@
-// How long the route asks the replay store to remember a nonce.
+// How long the route asks the replay store to remember a nonce. Expected values are literals: a week is
+// 604 800 000 ms, the margin 60 s, the object's ceiling 30 days (2 592 000 000 ms).
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { REPLAY_TTL_MARGIN_MS, REPLAY_TTL_NO_WINDOW_MS, replayTtlMs } from "../../src/replay/ttl";
-import { MAX_TTL_MS } from "../../src/replay/replay-guard";
+import { replayTtlMs } from "../../src/replay/ttl";
+import { randomNonce } from "../sender/oneaccess-sender";
+
+const WEEK_MS = 604_800_000;
+const THIRTY_DAYS_MS = 2_592_000_000;
 
 describe("replayTtlMs", () => {
-  it("is twice the window plus the margin", () => {
-    expect(replayTtlMs(300)).toBe(600_000 + REPLAY_TTL_MARGIN_MS);
-    expect(replayTtlMs(1)).toBe(2_000 + REPLAY_TTL_MARGIN_MS);
-    expect(REPLAY_TTL_MARGIN_MS).toBeGreaterThan(0);
+  it("is twice the window plus 60 s", () => {
+    expect(replayTtlMs(300)).toBe(660_000); // 2 × 300 s + 60 s
+    expect(replayTtlMs(1)).toBe(62_000); // 2 × 1 s + 60 s
+    expect(replayTtlMs(3600)).toBe(7_260_000); // 2 × 3 600 s + 60 s
+    expect(replayTtlMs(86_400)).toBe(172_860_000); // 2 × 86 400 s + 60 s
   });
 
   it("with the window off, a week", () => {
-    expect(replayTtlMs(0)).toBe(REPLAY_TTL_NO_WINDOW_MS);
+    expect(replayTtlMs(0)).toBe(WEEK_MS);
   });
 
-  it("every accepted TIMESTAMP_TOLERANCE_SECONDS (0 to 86400) gives a time to live the object accepts", () => {
+  it("every accepted TIMESTAMP_TOLERANCE_SECONDS (0 to 86400) gives a time to live under the object's 30 days", () => {
     for (const seconds of [0, 1, 300, 3600, 86_400]) {
       expect(replayTtlMs(seconds)).toBeGreaterThanOrEqual(2 * seconds * 1000);
-      expect(replayTtlMs(seconds)).toBeLessThanOrEqual(MAX_TTL_MS);
+      expect(replayTtlMs(seconds)).toBeLessThanOrEqual(THIRTY_DAYS_MS);
     }
+  });
+
+  it("the replay object accepts each of them and keeps the row exactly that long", async () => {
+    const stub = env.REPLAY_GUARD.get(env.REPLAY_GUARD.idFromName(`ttl-${randomNonce(20)}`));
+    for (const seconds of [0, 1, 300, 86_400]) {
+      const nonce = `ttl-${seconds}-${randomNonce(12)}`;
+      const reservation = await stub.reserve(nonce, "a".repeat(64), replayTtlMs(seconds));
+      expect(reservation.state).toBe("fresh");
+      const row = await runInDurableObject(stub, (_i, state) =>
+        state.storage.sql.exec<{ reserved_at: number; expires_at: number }>("SELECT reserved_at, expires_at FROM nonces WHERE nonce = ?", nonce).one(),
+      );
+      expect(row.expires_at - row.reserved_at).toBe(seconds === 0 ? WEEK_MS : 2 * seconds * 1000 + 60_000);
+    }
+    // The ceiling those stay under: 30 days is accepted, one millisecond more is not.
+    expect((await stub.reserve(`ttl-max-${randomNonce(12)}`, "a".repeat(64), THIRTY_DAYS_MS)).state).toBe("fresh");
+    let refused = "";
+    try {
+      await runInDurableObject(stub, (instance) => instance.reserve(`ttl-over-${randomNonce(12)}`, "a".repeat(64), THIRTY_DAYS_MS + 1));
+    } catch (e) {
+      refused = e instanceof Error ? e.message : String(e);
+    }
+    expect(refused).toBe("ttlMs out of range");
   });
 });
