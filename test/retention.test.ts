@@ -289,7 +289,7 @@ describe("trimDeliveries", () => {
 });
 
 describe("AUDIT_RETENTION_DAYS validation", () => {
-  const valid = { ONEACCESS_BEARER_TOKEN: "b", ONEACCESS_SIGNATURE: "none", ONEACCESS_ENCRYPTION: "none" };
+  const valid = { ONEACCESS_BEARER_TOKEN: "b".repeat(32), ONEACCESS_SIGNATURE: "none", ONEACCESS_ENCRYPTION: "none" };
   it("defaults to 30 and accepts 1 to 3650", () => {
     const days = (v?: string) => {
       const r = readConfig(v === undefined ? valid : { ...valid, AUDIT_RETENTION_DAYS: v });
@@ -312,7 +312,8 @@ describe("AUDIT_RETENTION_DAYS validation", () => {
         { AUDIT_RETENTION_DAYS: "forever" },
       );
       expect(await post.json()).toEqual({ code: "500", message: "server misconfigured: AUDIT_RETENTION_DAYS", data: "" });
-      const res = await callWorker(new Request("https://receiver.test/healthz"), { AUDIT_RETENTION_DAYS: "forever" });
+      const operator = { authorization: `Bearer ${testEnv.DIRECTORY_API_TOKEN}` };
+      const res = await callWorker(new Request("https://receiver.test/healthz", { headers: operator }), { AUDIT_RETENTION_DAYS: "forever" });
       expect(res.status).toBe(500);
       expect(await res.json()).toMatchObject({ status: "misconfigured", problems: [{ setting: "AUDIT_RETENTION_DAYS" }] });
     } finally {

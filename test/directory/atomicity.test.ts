@@ -18,6 +18,7 @@ import {
   orgRow,
   ownBinding,
   send,
+  sendEnvelope,
   type Batch,
   sendForId,
   userRow,
@@ -309,7 +310,7 @@ describe("audit rows (deliveries)", () => {
     expect(JSON.stringify(row)).not.toMatch(/Distinctive|audit@example/);
   });
 
-  it("CHECK_URL leaves one row through recordDelivery", async () => {
+  it("CHECK_URL leaves one row, written by its replay key's object before the echo is sent", async () => {
     const sent = await send("CHECK_URL", "audit-check-url-random");
     expect(sent).toMatchObject({ code: "200", plaintext: "audit-check-url-random" });
     expect(await deliveriesFor(sent.envelope.nonce)).toMatchObject([
@@ -317,43 +318,18 @@ describe("audit rows (deliveries)", () => {
     ]);
   });
 
-  it("concurrent CHECK_URLs share D1 batches: each audited exactly once, in fewer batches than requests", async () => {
-    let batches = 0;
-    const counting = ownBinding((statements) => {
-      batches++;
-      return db().batch(statements);
-    });
+  it("a CHECK_URL whose audit row fails in D1 after its insert ran answers 500 and leaves no row; its retry is echoed and audited once", async () => {
     const p = profile("sha1+gcm");
-    const built = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => buildRequest(CALLBACK_URL, p, "CHECK_URL", `coalesced-check-${i}`)),
-    );
-    const replies = await Promise.all(built.map(({ request }) => callWorker(request, workerEnv(p, { DB: counting }))));
-    expect(replies.map((r) => r.status)).toEqual(built.map(() => 200));
-    for (const { envelope } of built) {
-      expect(await deliveriesFor(envelope.nonce)).toMatchObject([{ event_type: "CHECK_URL", code: "200", message: "success" }]);
-    }
-    expect(batches).toBeGreaterThanOrEqual(1);
-    expect(batches).toBeLessThan(40);
-  });
-
-  it("a shared audit batch that fails in D1 after its insert ran leaves none of its rows and still answers every CHECK_URL 200", async () => {
-    const p = profile("sha1+gcm");
-    const built = await Promise.all(
-      Array.from({ length: 5 }, (_, i) => buildRequest(CALLBACK_URL, p, "CHECK_URL", `failed-audit-${i}`)),
-    );
-    const nonces = JSON.stringify(built.map(({ envelope }) => envelope.nonce));
-    // After the shared insert, a copy of its rows under their own ids: fails only because they were inserted.
+    const { envelope } = await buildRequest(CALLBACK_URL, p, "CHECK_URL", "failed-audit");
+    // After the audit insert, a copy of its row under its own id: fails only because the row was inserted.
     const duplicate = db()
       .prepare(
         `INSERT INTO deliveries (id, received_at, event_type, nonce, code, message, entity_id, duration_ms)
-         SELECT id, received_at, event_type, nonce, code, message, entity_id, duration_ms FROM deliveries
-         WHERE nonce IN (SELECT value FROM json_each(?))`,
+         SELECT id, received_at, event_type, nonce, code, message, entity_id, duration_ms FROM deliveries WHERE nonce = ?`,
       )
-      .bind(nonces);
+      .bind(envelope.nonce);
     const errors: string[] = [];
-    let statements = 0;
     const failing = ownBinding(async (s) => {
-      statements += s.length;
       try {
         return await db().batch([...s, duplicate]);
       } catch (e) {
@@ -361,22 +337,24 @@ describe("audit rows (deliveries)", () => {
         throw e;
       }
     });
-    const replies = await Promise.all(built.map(({ request }) => callWorker(request, workerEnv(p, { DB: failing }))));
-    expect(replies.map((r) => r.status)).toEqual(built.map(() => 200));
-    expect(statements).toBeGreaterThanOrEqual(1);
-    expect(errors.length).toBeGreaterThanOrEqual(1);
-    for (const error of errors) expect(error).toMatch(/UNIQUE constraint failed: deliveries\.id/);
-    for (const { envelope } of built) expect(await deliveriesFor(envelope.nonce)).toEqual([]);
+    const failed = await sendEnvelope(p, envelope, { DB: failing });
+    expect(failed).toMatchObject({ status: 500, code: "500", message: "internal error, retry later" });
+    expect(errors).toEqual([expect.stringMatching(/UNIQUE constraint failed: deliveries\.id/)]);
+    expect(await deliveriesFor(envelope.nonce)).toEqual([]);
+
+    const retry = await sendEnvelope(p, envelope);
+    expect(retry).toMatchObject({ status: 200, code: "200", plaintext: "failed-audit" });
+    expect(await sendEnvelope(p, envelope)).toMatchObject({ status: 200, plaintext: "failed-audit" });
+    expect(await deliveriesFor(envelope.nonce)).toMatchObject([{ event_type: "CHECK_URL", code: "200" }]);
   });
 
-  it("an audit batch that never reaches D1 (connection lost) still answers every CHECK_URL 200", async () => {
+  it("a CHECK_URL whose audit row never reaches D1 (connection lost) answers 500, then its retry goes through", async () => {
     const lost = ownBinding(async () => Promise.reject(new Error("D1_ERROR: network connection lost")));
     const p = profile("sha1+gcm");
-    const built = await Promise.all(
-      Array.from({ length: 3 }, (_, i) => buildRequest(CALLBACK_URL, p, "CHECK_URL", `lost-audit-${i}`)),
-    );
-    const replies = await Promise.all(built.map(({ request }) => callWorker(request, workerEnv(p, { DB: lost }))));
-    expect(replies.map((r) => r.status)).toEqual(built.map(() => 200));
+    const { envelope } = await buildRequest(CALLBACK_URL, p, "CHECK_URL", "lost-audit");
+    expect(await sendEnvelope(p, envelope, { DB: lost })).toMatchObject({ status: 500 });
+    expect(await sendEnvelope(p, envelope)).toMatchObject({ status: 200, plaintext: "lost-audit" });
+    expect(await deliveriesFor(envelope.nonce)).toHaveLength(1);
   });
 
   it("an authenticated request refused before applyEvent (undecryptable) leaves one 400 row", async () => {

@@ -41,6 +41,11 @@ export function workerEnv(p: SenderProfile, extra: Overrides = {}): Overrides {
   return { ...envFor(p), TIMESTAMP_TOLERANCE_SECONDS: "0", ...extra };
 }
 
+/** Sends an envelope already built (its exact bytes, as a retry would), with the same bindings as `send`. */
+export async function sendEnvelope(p: SenderProfile, envelope: Envelope, env: Overrides = {}): Promise<Sent> {
+  return deliver(p, envelope, env);
+}
+
 async function deliver(p: SenderProfile, envelope: Envelope, env: Overrides): Promise<Sent> {
   const call = () => callWorker(toRequest(CALLBACK_URL, p, JSON.stringify(envelope)), workerEnv(p, env));
   // A D1 override reaches the directory write too, which runs in the replay object.

@@ -1,4 +1,4 @@
-// How long the route asks the replay store to remember a nonce. Expected values are literals: a week is
+// How long the route asks the replay store to remember a request. Expected values are literals: a week is
 // 604 800 000 ms, the margin 60 s, the object's ceiling 30 days (2 592 000 000 ms).
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -28,22 +28,29 @@ describe("replayTtlMs", () => {
     }
   });
 
-  it("the replay object accepts each of them and keeps the row exactly that long", async () => {
+  it("the replay object accepts each of them and keeps the record exactly that long (on its clock)", async () => {
     const stub = env.REPLAY_GUARD.get(env.REPLAY_GUARD.idFromName(`ttl-${randomNonce(20)}`));
+    const now = 1_900_000_000_000;
+    await runInDurableObject(stub, (instance) => {
+      instance.clock = () => now;
+    });
+    const record = (key: string, ttlMs: number) =>
+      stub.process({ key, ttlMs, nonce: key, receivedAtMs: now, work: { kind: "echo", echo: "ttl" } });
     for (const seconds of [0, 1, 300, 86_400]) {
-      const nonce = `ttl-${seconds}-${randomNonce(12)}`;
-      const reservation = await stub.reserve(nonce, "a".repeat(64), replayTtlMs(seconds));
-      expect(reservation.state).toBe("fresh");
+      const key = `ttl-${seconds}-${randomNonce(12)}`;
+      expect((await record(key, replayTtlMs(seconds))).state).toBe("done");
       const row = await runInDurableObject(stub, (_i, state) =>
-        state.storage.sql.exec<{ reserved_at: number; expires_at: number }>("SELECT reserved_at, expires_at FROM nonces WHERE nonce = ?", nonce).one(),
+        state.storage.sql.exec<{ expires_at: number }>("SELECT expires_at FROM replies WHERE key = ?", key).one(),
       );
-      expect(row.expires_at - row.reserved_at).toBe(seconds === 0 ? WEEK_MS : 2 * seconds * 1000 + 60_000);
+      expect(row.expires_at - now).toBe(seconds === 0 ? WEEK_MS : 2 * seconds * 1000 + 60_000);
     }
     // The ceiling those stay under: 30 days is accepted, one millisecond more is not.
-    expect((await stub.reserve(`ttl-max-${randomNonce(12)}`, "a".repeat(64), THIRTY_DAYS_MS)).state).toBe("fresh");
+    expect((await record(`ttl-max-${randomNonce(12)}`, THIRTY_DAYS_MS)).state).toBe("done");
     let refused = "";
     try {
-      await runInDurableObject(stub, (instance) => instance.reserve(`ttl-over-${randomNonce(12)}`, "a".repeat(64), THIRTY_DAYS_MS + 1));
+      await runInDurableObject(stub, (instance) =>
+        instance.process({ key: `ttl-over-${randomNonce(12)}`, ttlMs: THIRTY_DAYS_MS + 1, nonce: "x", receivedAtMs: now, work: { kind: "echo", echo: "x" } }),
+      );
     } catch (e) {
       refused = e instanceof Error ? e.message : String(e);
     }
