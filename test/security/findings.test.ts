@@ -352,3 +352,30 @@ describe("11. a wrong receive id is diagnosed for the operator", () => {
     expect(h.body.seenByThisInstance.recentRefusals).toContainEqual(expect.objectContaining({ reason: "receive-id-mismatch", code: "401" }));
   });
 });
+
+describe("through the Worker, what was only unit-tested", () => {
+  it("a pinned ONEACCESS_GCM_LAYOUT opens its own layout only, and the reply uses it", async () => {
+    for (const pinned of ["iv16-b64-prefix", "iv12", "iv16"] as const) {
+      for (const sent of ["iv16-b64-prefix", "iv12", "iv16"] as const) {
+        const p = profile("sha1+gcm", sent);
+        const e = await buildEnvelope(p, "CHECK_URL", `layout-${randomNonce(8)}`);
+        const reply = await send(p, JSON.stringify(e), { ONEACCESS_GCM_LAYOUT: pinned });
+        if (pinned === sent) expect({ code: reply.code, layout: reply.layout }, `${pinned} ← ${sent}`).toEqual({ code: "200", layout: sent });
+        else expect({ code: reply.code, message: reply.message }, `${pinned} ← ${sent}`).toEqual({ code: "400", message: "data cannot be decrypted" });
+      }
+    }
+  });
+
+  it("the operator's view lists this instance's latest refusals, newest first, with their reasons and no values", async () => {
+    const p = profile("sha1+gcm");
+    const e = await buildEnvelope(p, "CHECK_URL", randomNonce(12), { signWith: "not-the-signing-key" });
+    expect((await send(p, JSON.stringify(e))).code).toBe("401");
+    const stale = await buildEnvelope(p, "CHECK_URL", randomNonce(12), { timestamp: nowSeconds() - 3600 });
+    expect((await send(p, JSON.stringify(stale))).code).toBe("401");
+    const h = await healthz(operator());
+    const [newest, before] = h.body.seenByThisInstance.recentRefusals as Array<Record<string, unknown>>;
+    expect(newest).toMatchObject({ code: "401", reason: "timestamp-outside-window" });
+    expect(before).toMatchObject({ code: "401", reason: "signature-mismatch" });
+    expect(JSON.stringify(h.body)).not.toContain("not-the-signing-key");
+  });
+});
