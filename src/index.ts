@@ -1,4 +1,4 @@
-// The Worker: Hono routes everything; the replay guard Durable Object is exported for its binding.
+// The Worker: Hono routes everything; the event ledger Durable Object is exported for its binding.
 import { Hono } from "hono";
 import { admin } from "./http/admin";
 import { api } from "./http/api";
@@ -7,7 +7,7 @@ import { health } from "./http/health";
 import type { AppEnv } from "./http/types";
 import { scheduledRetention } from "./ops/retention";
 
-export { ReplayGuard } from "./replay/replay-guard";
+export { EventLedger } from "./ingest/event-ledger";
 
 const app = new Hono<AppEnv>();
 

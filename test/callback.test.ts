@@ -159,7 +159,7 @@ describe("authentication failures: 401, one message, no storage touched", () => 
   for (const [name, make] of cases) {
     it(name, async () => {
       const spies = storageSpies(testEnv);
-      const res = await callWorker(await make(), { ...envFor(p), DB: spies.DB, REPLAY_GUARD: spies.REPLAY_GUARD });
+      const res = await callWorker(await make(), { ...envFor(p), DB: spies.DB, EVENT_LEDGER: spies.EVENT_LEDGER });
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ code: "401", message: "authentication failed", data: "" });
       expect(spies.calls).toEqual([]);
@@ -170,7 +170,7 @@ describe("authentication failures: 401, one message, no storage touched", () => 
     const spies = storageSpies(testEnv);
     const { envelope } = await buildRequest(CALLBACK_URL, p, "CHECK_URL", "diag");
     envelope.signature = await hmacSignature(p.signingKey, envelope.nonce, String(envelope.timestamp), envelope.eventType, envelope.data);
-    const res = await callWorker(toRequest(CALLBACK_URL, p, JSON.stringify(envelope)), { ...envFor(p), DB: spies.DB, REPLAY_GUARD: spies.REPLAY_GUARD });
+    const res = await callWorker(toRequest(CALLBACK_URL, p, JSON.stringify(envelope)), { ...envFor(p), DB: spies.DB, EVENT_LEDGER: spies.EVENT_LEDGER });
     expect(res.status).toBe(401);
     expect(spies.calls).toEqual([]);
     const operator = new Request("https://receiver.test/healthz", { headers: { authorization: `Bearer ${testEnv.DIRECTORY_API_TOKEN}` } });
@@ -195,7 +195,7 @@ describe("other refusals", () => {
   });
   it("400 for a malformed envelope, an unknown eventType, and invalid UTF-8, with no storage touched", async () => {
     const spies = storageSpies(testEnv);
-    const o = { ...envFor(p), DB: spies.DB, REPLAY_GUARD: spies.REPLAY_GUARD };
+    const o = { ...envFor(p), DB: spies.DB, EVENT_LEDGER: spies.EVENT_LEDGER };
     const bad = async (body: BodyInit) =>
       (await callWorker(new Request(CALLBACK_URL, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${p.bearer}` }, body }), o)).json();
     expect(await bad("{nope")).toEqual({ code: "400", message: "body is not valid JSON", data: "" });

@@ -190,16 +190,16 @@ describe("one structured line per callback, nothing secret in it", () => {
     expect(level).toBe("error");
   });
 
-  it("500 on an unexpected throw outside the guarded steps: still exactly one line", async () => {
+  it("500 when the event ledger's namespace itself throws: still exactly one line, the class name only", async () => {
     const broken = {
       idFromName() {
         throw new TypeError(`binding broke: ${SENTINELS.password}`);
       },
     };
     const { request, envelope } = await buildRequest(CALLBACK_URL, p, "CREATE_USER", userPayload("g"));
-    const { res, line } = await oneLine(request, { ...env, REPLAY_GUARD: broken }, [envelope.data, "binding broke"]);
+    const { res, line } = await oneLine(request, { ...env, EVENT_LEDGER: broken }, [envelope.data, "binding broke"]);
     expect(res.status).toBe(500);
-    expect(line).toMatchObject({ code: "500", outcome: "internal", reason: "unexpected: TypeError" });
+    expect(line).toMatchObject({ code: "500", outcome: "internal", reason: "event ledger unreachable: TypeError" });
   });
 
   it("a misconfigured Worker: one line naming the setting, not its value", async () => {
@@ -236,7 +236,7 @@ describe("LOG_LEVEL: which lines are written", () => {
     const refused = await linesOf(await wrongBearer(), warn);
     expect(refused.res.status).toBe(401);
     expect(refused.lines.map((l) => l.level)).toEqual(["warn"]);
-    const failed = await linesOf((await buildRequest(CALLBACK_URL, p, "CREATE_USER", userPayload("level-warn-500"))).request, { ...warn, REPLAY_GUARD: broken });
+    const failed = await linesOf((await buildRequest(CALLBACK_URL, p, "CREATE_USER", userPayload("level-warn-500"))).request, { ...warn, EVENT_LEDGER: broken });
     expect(failed.res.status).toBe(500);
     expect(failed.lines.map((l) => l.level)).toEqual(["error"]);
   });
@@ -246,7 +246,7 @@ describe("LOG_LEVEL: which lines are written", () => {
     const refused = await linesOf(await wrongBearer(), error);
     expect(refused.res.status).toBe(401);
     expect(refused.lines).toEqual([]);
-    const failed = await linesOf((await buildRequest(CALLBACK_URL, p, "CREATE_USER", userPayload("level-error-500"))).request, { ...error, REPLAY_GUARD: broken });
+    const failed = await linesOf((await buildRequest(CALLBACK_URL, p, "CREATE_USER", userPayload("level-error-500"))).request, { ...error, EVENT_LEDGER: broken });
     expect(failed.res.status).toBe(500);
     expect(failed.lines.map((l) => l.level)).toEqual(["error"]);
     expect(JSON.parse(failed.lines[0]!.text)).toMatchObject({ msg: "callback", code: "500" });

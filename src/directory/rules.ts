@@ -1,7 +1,6 @@
 // The directory's rules (contract section 6) as pure functions: given an event and what the directory held
-// when it was read, decide the reply and the one write the event makes. No SQL here: store.ts turns a
-// decision into statements, apply-event.ts reads, decides and writes.
-import type { PasswordPolicy } from "../config";
+// when it was read, decide the reply and the one write the event makes. No SQL here: writer.ts turns a
+// decision into statements, apply.ts reads, decides and writes.
 import { LIMITS, type Extensions, type JsonValue, type OrganizationChanges, type OrganizationFields, type UserAttributes } from "../protocol/events";
 
 export interface OrgRecord {
@@ -97,7 +96,7 @@ function unchanged(outcome: ApplyOutcome): Decision<never> {
 /**
  * Last event wins: an event older than the last one applied to the entity changes nothing. An equal
  * timestamp is applied: with 10-digit (second) timestamps a create and its update often share one, and
- * dropping the update would lose it. Exact duplicates never get here (the replay guard answers them).
+ * dropping the update would lose it. Exact duplicates never get here (the event ledger answers them).
  */
 export function isStale(current: { eventTs: number }, eventTs: number): boolean {
   return eventTs < current.eventTs;
@@ -176,17 +175,6 @@ function changed<T>(incoming: T | undefined, stored: T): T {
  */
 export function needsCycleCheck(existing: OrgRecord, parentId: string): boolean {
   return parentId !== existing.id && parentId !== existing.parentId;
-}
-
-export type PasswordAction = "keep" | "clear" | "hash";
-
-/**
- * What happens to the stored password hash. No password in the event: keep it. With the drop policy a
- * new password is not stored, and a hash of the old one is cleared since it no longer matches.
- */
-export function passwordAction(password: string | undefined, policy: PasswordPolicy): PasswordAction {
-  if (password === undefined) return "keep";
-  return policy === "pbkdf2" ? "hash" : "clear";
 }
 
 // --- organizations ---------------------------------------------------------------------------------

@@ -1,14 +1,14 @@
-// POST /callback: the order of checks is the contract's (bearer, then body, then envelope, window and
-// signature, then the payload), and a 200 is sent only once the change and its replay record are durable.
+// POST /callback, top to bottom: transport checks (bearer token first, then media type and body size),
+// authenticate (envelope, window, signature), open (decrypt, check the payload), ingest (one call to the
+// request's event ledger, which does the work once and records the reply), reply. A 200 is sent only once
+// the change and its record are durable.
 import { Hono, type Context } from "hono";
 import type { Config } from "../config";
-import { forReplayStore, passwordIntent } from "../directory/apply-event";
-import { authenticateEnvelope, checkBearer, openEnvelope, sealReply, type Opened, type SealContext } from "../protocol/callback";
-import type { Envelope } from "../protocol/envelope";
-import { toWire, type Failure, type Result, type WireCode } from "../protocol/failures";
-import { shardFor, shardName } from "../replay/shard";
-import { replayTtlMs } from "../replay/ttl";
-import type { GuardedOutcome, GuardedWork } from "../replay/types";
+import { errorName } from "../errors";
+import { ingest } from "../ingest/ingest";
+import type { LedgerOutcome } from "../ingest/types";
+import { authenticateEnvelope, checkBearer, openEnvelope, sealReply, type SealContext } from "../protocol/callback";
+import { toWire, type Failure, type WireCode } from "../protocol/failures";
 import { isJsonContentType, readBodyLimited } from "./body";
 import { diagnostics, noteRefusal } from "./diagnostics";
 import { logCallback, type CallbackLogLine } from "./log";
@@ -17,166 +17,140 @@ import type { AppEnv } from "./types";
 
 export const callback = new Hono<AppEnv>();
 
-const NO_SEAL: SealContext = { encryption: "none" };
+callback.post("/", requireConfig(), async (c) => {
+  const call = new CallbackCall(c);
+  try {
+    return await handle(call);
+  } catch (e) {
+    // Whatever went wrong unexpectedly still gets its one log line (class name only) and a fixed 500.
+    return call.refuse({ kind: "internal", reason: `unexpected: ${errorName(e)}` });
+  }
+});
 
-function answer(c: Context<AppEnv>, body: { code: WireCode; message: string; data: string }, headers?: Record<string, string>) {
-  return c.json(body, Number(body.code) as 200, headers);
-}
+callback.all("/", (c) => new CallbackCall(c).refuse({ kind: "method-not-allowed" }));
 
-type LineExtras = Pick<CallbackLogLine, "shard" | "previousKeys" | "audit">;
+async function handle(call: CallbackCall) {
+  const { c, config } = call;
+  const settings = config.protocol;
 
-/** The precise reason of a refusal, for the operator (a fixed token or a field name, never a value). */
-function reasonOf(failure: Failure): string | null {
-  return "reason" in failure ? failure.reason : failure.kind === "bad-request" ? failure.message : null;
-}
+  // Transport: the bearer token first, so nothing of an unauthenticated request is read, not even its body.
+  const bearer = await checkBearer(c.req.header("authorization") ?? null, settings.bearerTokens);
+  if (!bearer.ok) return call.refuse(bearer.failure);
+  if (!isJsonContentType(c.req.header("content-type"))) return call.refuse({ kind: "unsupported-media-type" });
+  const body = await readBodyLimited(c.req.raw, config.maxBodyBytes);
+  if (!body.ok) return call.refuse(body.failure);
 
-/** The log line of a refusal: the precise reason (and a signature hint) for the operator, never a value. */
-function refusalLine(failure: Failure, started: number, eventType: string | null, extra: LineExtras = {}): CallbackLogLine {
-  return {
-    eventType,
-    code: toWire(failure).code,
-    outcome: failure.kind,
-    reason: reasonOf(failure),
-    ...(failure.kind === "unauthorized" && failure.hint ? { hint: failure.hint } : {}),
-    durationMs: Date.now() - started,
-    ...extra,
-  };
-}
+  // Authenticate: envelope, window, signature. Nothing is stored for a request refused here.
+  const auth = await authenticateEnvelope(settings, body.value.text, Date.now(), bearer.value);
+  if (!auth.ok) return call.refuse(auth.failure);
+  const { envelope, replayKey } = auth.value;
+  call.authenticated(envelope.eventType, bearer.value, auth.value.signingKeyIndex);
 
-function refuse(c: Context<AppEnv>, failure: Failure, started: number, eventType: string | null = null, extra: LineExtras = {}) {
-  // A 405 is answered without loading the configuration (no middleware on that route): default level.
-  const config = c.get("config") as Config | undefined;
-  const line = refusalLine(failure, started, eventType, extra);
-  logCallback(line, config?.logLevel);
-  noteRefusal({ code: line.code, reason: line.reason ?? null, eventType, ...(line.hint ? { hint: line.hint } : {}) });
-  return answer(c, { ...toWire(failure), data: "" }, failure.kind === "method-not-allowed" ? { Allow: "POST" } : undefined);
+  // Open: decrypt and check the payload. A receive-id mismatch is an authentication failure; a payload
+  // refused here (400) is still ingested, for its audit row.
+  const opened = await openEnvelope(settings, envelope);
+  if (!opened.ok && toWire(opened.failure).code !== "400") return call.refuse(opened.failure);
+
+  // Ingest: one call to the replay key's event ledger.
+  let outcome: LedgerOutcome;
+  try {
+    const ingested = await ingest(c.env.EVENT_LEDGER, config, { replayKey, envelope, opened, receivedAtMs: call.started });
+    call.shard = ingested.shard;
+    outcome = ingested.outcome;
+  } catch (e) {
+    return call.refuse({ kind: "internal", reason: `event ledger unreachable: ${errorName(e)}` });
+  }
+  if (outcome.state === "failed") return call.refuse({ kind: "internal", reason: `storage failed: ${outcome.error}` });
+
+  // Reply.
+  if (!opened.ok) return call.refuse(opened.failure, outcome.state === "done" ? "written" : "already");
+  return call.reply(outcome, opened.value.seal);
 }
 
 const PREVIOUS_NAMES = ["ONEACCESS_BEARER_TOKEN", "ONEACCESS_SIGNING_KEY", "ONEACCESS_ENCRYPTION_KEY"] as const;
 
 /**
- * Which secrets' `*_PREVIOUS` value this request used (index 1 of a [current, previous] list), for the log
- * line and the health view: while a rotation is in progress, the operator cuts over once these stop.
+ * One callback request as it goes: when it started, what is known of it so far (its event type once
+ * authenticated, the keys it used, its shard once ingested), and its two ways out, each writing the
+ * request's one log line.
  */
-function previousKeysUsed(bearerIndex: number, signingKeyIndex: number, seal?: SealContext): string[] {
-  const used = [bearerIndex > 0, signingKeyIndex > 0, seal !== undefined && seal.encryption !== "none" && seal.keyIndex > 0];
-  const names = PREVIOUS_NAMES.filter((_, i) => used[i]);
-  const at = new Date().toISOString();
-  for (const name of names) diagnostics.previousKeyLastUsed[name] = at;
-  return names;
+class CallbackCall {
+  readonly started = Date.now();
+  shard: number | null = null;
+  private eventType: string | null = null;
+  private keyIndexes: { bearer: number; signing: number } | null = null;
+
+  constructor(readonly c: Context<AppEnv>) {}
+
+  /** Loaded by requireConfig on the POST route; a 405 is answered without it (default log level). */
+  get config(): Config {
+    return this.c.get("config");
+  }
+
+  authenticated(eventType: string, bearerIndex: number, signingKeyIndex: number): void {
+    this.eventType = eventType;
+    this.keyIndexes = { bearer: bearerIndex, signing: signingKeyIndex };
+  }
+
+  /** A refusal: its precise reason (and a signature hint) to the log and this instance's diagnosis, never a value. */
+  refuse(failure: Failure, audit?: CallbackLogLine["audit"]) {
+    const wire = toWire(failure);
+    const reason = "reason" in failure ? failure.reason : failure.kind === "bad-request" ? failure.message : null;
+    const hint = failure.kind === "unauthorized" ? failure.hint : undefined;
+    this.log({ code: wire.code, outcome: failure.kind, reason, ...(hint ? { hint } : {}), ...(audit ? { audit } : {}) });
+    noteRefusal({ code: wire.code, reason, eventType: this.eventType, ...(hint ? { hint } : {}) });
+    const headers = failure.kind === "method-not-allowed" ? { Allow: "POST" } : undefined;
+    return this.answer({ ...wire, data: "" }, headers);
+  }
+
+  /** The recorded reply, sealed like the request (same layout and key, fresh IV); a duplicate gets the first reply again. */
+  async reply(outcome: Exclude<LedgerOutcome, { state: "failed" }>, seal: SealContext) {
+    const stored = outcome.reply;
+    const sealed = await sealReply(this.config.protocol, seal, stored.code as WireCode, stored.message, stored.plaintext);
+    this.log(
+      {
+        code: stored.code,
+        outcome: outcomeOf(this.eventType, outcome),
+        reason: stored.code === "200" ? null : stored.message,
+        entityId: outcome.state === "done" ? outcome.entityId : replyEntityId(stored.plaintext),
+      },
+      seal,
+    );
+    return this.answer(sealed);
+  }
+
+  private answer(body: { code: WireCode; message: string; data: string }, headers?: Record<string, string>) {
+    return this.c.json(body, Number(body.code) as 200, headers);
+  }
+
+  private log(line: Omit<CallbackLogLine, "eventType" | "durationMs" | "shard" | "previousKeys">, seal?: SealContext): void {
+    const config = this.c.get("config") as Config | undefined;
+    logCallback(
+      { eventType: this.eventType, ...line, shard: this.shard, durationMs: Date.now() - this.started, previousKeys: this.previousKeysUsed(seal) },
+      config?.logLevel,
+    );
+  }
+
+  /**
+   * Which secrets' `*_PREVIOUS` value this request used (index 1 of a [current, previous] list), for the log
+   * line and the health view: while a rotation is in progress, the operator cuts over once these stop.
+   */
+  private previousKeysUsed(seal?: SealContext): string[] {
+    if (this.keyIndexes === null) return [];
+    const used = [this.keyIndexes.bearer > 0, this.keyIndexes.signing > 0, seal !== undefined && seal.encryption !== "none" && seal.keyIndex > 0];
+    const names = PREVIOUS_NAMES.filter((_, i) => used[i]);
+    const at = new Date().toISOString();
+    for (const name of names) diagnostics.previousKeyLastUsed[name] = at;
+    return names;
+  }
 }
 
-callback.post("/", requireConfig(), async (c) => {
-  const started = Date.now();
-  try {
-    return await handle(c, started);
-  } catch (e) {
-    // Whatever went wrong unexpectedly still gets its one log line (class name only) and a fixed 500.
-    return refuse(c, { kind: "internal", reason: `unexpected: ${errorName(e)}` }, started);
-  }
-});
-
-async function handle(c: Context<AppEnv>, started: number) {
-  const config = c.get("config");
-  const settings = config.protocol;
-
-  // The bearer token first: nothing about an unauthenticated request is read, not even its body.
-  const bearer = await checkBearer(c.req.header("authorization") ?? null, settings.bearerTokens);
-  if (!bearer.ok) return refuse(c, bearer.failure, started);
-  if (!isJsonContentType(c.req.header("content-type"))) return refuse(c, { kind: "unsupported-media-type" }, started);
-  const body = await readBodyLimited(c.req.raw, config.maxBodyBytes);
-  if (!body.ok) return refuse(c, body.failure, started);
-  const auth = await authenticateEnvelope(settings, body.value.text, Date.now(), bearer.value);
-  if (!auth.ok) return refuse(c, auth.failure, started);
-  const { envelope, replayKey } = auth.value;
-  const keysUsed = (seal?: SealContext) => previousKeysUsed(bearer.value, auth.value.signingKeyIndex, seal);
-
-  // Open and check the payload before anything is stored: verification came first. A payload refused here
-  // (400) still leaves its audit row, once per replay key, recorded apart from the key's own record.
-  const opened = await openEnvelope(settings, envelope);
-  let work: GuardedWork;
-  let refusal: Failure | null = null;
-  if (!opened.ok) {
-    if (toWire(opened.failure).code !== "400") return refuse(c, opened.failure, started, envelope.eventType, { previousKeys: keysUsed() });
-    refusal = opened.failure;
-    work = { kind: "refuse", eventType: envelope.eventType, message: toWire(opened.failure).message };
-  } else if (opened.value.event.type === "CHECK_URL") {
-    work = { kind: "echo", echo: opened.value.event.echo };
-  } else {
-    const event = opened.value.event;
-    // The password travels only when it is to be hashed (pbkdf2); the store hashes it once the key is new.
-    work = { kind: "apply", event: forReplayStore(event), eventTimestampMs: envelope.timestampMs, password: passwordIntent(event, config.passwordPolicy) };
-  }
-
-  // One call to the key's Durable Object does the work once and records the reply, or answers a copy.
-  const shard = shardFor(replayKey, config.replayShards);
-  const store = c.env.REPLAY_GUARD.get(c.env.REPLAY_GUARD.idFromName(shardName(shard)));
-  let result: GuardedOutcome;
-  try {
-    result = await store.process({ key: replayKey, ttlMs: replayTtlMs(settings.toleranceSeconds), nonce: envelope.nonce, receivedAtMs: started, work });
-  } catch (e) {
-    return refuse(c, { kind: "internal", reason: `replay store unreachable: ${errorName(e)}` }, started, envelope.eventType, {
-      shard,
-      previousKeys: keysUsed(),
-    });
-  }
-  if (result.state === "failed") {
-    return refuse(c, { kind: "internal", reason: `storage failed: ${result.error}` }, started, envelope.eventType, { shard, previousKeys: keysUsed() });
-  }
-  if (refusal !== null) {
-    return refuse(c, refusal, started, envelope.eventType, { shard, previousKeys: keysUsed(), audit: result.state === "done" ? "written" : "already" });
-  }
-  return reply(c, envelope, opened, result, started, shard, keysUsed);
-}
-
-callback.all("/", (c) => refuse(c, { kind: "method-not-allowed" }, Date.now()));
-
-/** Error class names only: a D1 or DO error message could quote the statement's values. */
-function errorName(e: unknown): string {
-  return e instanceof Error ? e.name : typeof e;
-}
-
-/**
- * The recorded reply, sealed like the request (same layout and key, fresh IV). A duplicate gets the first
- * reply again; nothing was applied for it.
- */
-async function reply(
-  c: Context<AppEnv>,
-  envelope: Envelope,
-  opened: Result<Opened>,
-  result: Exclude<GuardedOutcome, { state: "failed" }>,
-  started: number,
-  shard: number,
-  keysUsed: (seal?: SealContext) => string[],
-) {
-  const config = c.get("config");
-  const seal = opened.ok ? opened.value.seal : NO_SEAL;
-  const stored = result.reply;
-  const sealed = await sealReply(config.protocol, seal, stored.code as WireCode, stored.message, stored.plaintext);
-  logCallback(
-    {
-      eventType: envelope.eventType,
-      code: stored.code,
-      // 200 with another message ("already applied", "nothing to delete"…) changed nothing.
-      outcome:
-        result.state === "duplicate"
-          ? "duplicate"
-          : envelope.eventType === "CHECK_URL"
-            ? "echoed"
-            : stored.code !== "200"
-              ? "refused"
-              : stored.message === "success"
-                ? "applied"
-                : "ignored",
-      reason: stored.code === "200" ? null : stored.message,
-      entityId: result.state === "done" ? result.entityId : replyEntityId(stored.plaintext),
-      shard,
-      durationMs: Date.now() - started,
-      previousKeys: keysUsed(seal),
-    },
-    config.logLevel,
-  );
-  return answer(c, sealed);
+/** 200 with another message ("already applied", "nothing to delete"…) changed nothing. */
+function outcomeOf(eventType: string | null, outcome: Exclude<LedgerOutcome, { state: "failed" }>): string {
+  if (outcome.state === "duplicate") return "duplicate";
+  if (eventType === "CHECK_URL") return "echoed";
+  if (outcome.reply.code !== "200") return "refused";
+  return outcome.reply.message === "success" ? "applied" : "ignored";
 }
 
 /** The id in a stored `{"id": ...}` reply, for the log line; null for an empty reply or an echo. */

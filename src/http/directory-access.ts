@@ -10,8 +10,8 @@ import { constantTimeEqual, sha256, utf8 } from "../protocol/codec";
 
 export type DirectoryAccess = { enabled: true; token: string } | { enabled: false; reason: string };
 
-function setting(env: Record<string, unknown>, name: string): string | undefined {
-  const v = env[name];
+function setting(env: Env, name: "DIRECTORY_API_TOKEN" | "ONEACCESS_BEARER_TOKEN" | "ONEACCESS_BEARER_TOKEN_PREVIOUS"): string | undefined {
+  const v: unknown = env[name];
   return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
 }
 
@@ -25,17 +25,16 @@ export async function tokensEqual(given: string, expected: string): Promise<bool
  * Enabled only with DIRECTORY_API_TOKEN set, and only when it differs from the callback's bearer token
  * (current and previous): the token OneAccess holds must never open the directory.
  */
-export async function directoryAccess(envObject: Env): Promise<DirectoryAccess> {
-  const env = envObject as unknown as Record<string, unknown>;
+export async function directoryAccess(env: Env): Promise<DirectoryAccess> {
   const token = setting(env, "DIRECTORY_API_TOKEN");
   if (token === undefined) {
     return { enabled: false, reason: "the directory read API is disabled: set the DIRECTORY_API_TOKEN secret to enable it" };
   }
   // Its own problems only (too short, the public development value): another setting may be wrong meanwhile.
-  const config = loadConfig(envObject);
+  const config = loadConfig(env);
   const problem = config.ok ? undefined : config.problems.find((p) => p.setting === "DIRECTORY_API_TOKEN");
   if (problem) return { enabled: false, reason: `the directory read API is disabled: DIRECTORY_API_TOKEN ${problem.problem}` };
-  for (const name of ["ONEACCESS_BEARER_TOKEN", "ONEACCESS_BEARER_TOKEN_PREVIOUS"]) {
+  for (const name of ["ONEACCESS_BEARER_TOKEN", "ONEACCESS_BEARER_TOKEN_PREVIOUS"] as const) {
     const bearer = setting(env, name);
     if (bearer !== undefined && (await tokensEqual(token, bearer))) {
       return { enabled: false, reason: `the directory read API is disabled: DIRECTORY_API_TOKEN must differ from ${name}` };

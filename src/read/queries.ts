@@ -4,49 +4,17 @@
 // escaped and every LIKE carries `ESCAPE '\'`.
 //
 // Reads run on a D1 session (`withSession`), so a replicated database may answer them from a replica.
+import { apiOrganization, apiUser, isoTime, ORG_COLUMNS, USER_COLUMNS, type ApiOrganization, type ApiUser, type OrgRow, type UserRow } from "../directory/rows";
 import type { CursorKey } from "./cursor";
-import type { OrgRow, UserRow } from "../directory/store";
+
+export type { ApiOrganization, ApiUser } from "../directory/rows";
 
 /** A D1 session, or the database itself (both prepare and batch the same way). */
 export type Reader = Pick<D1DatabaseSession, "prepare" | "batch">;
 
 type Bind = string | number | null;
 
-// --- shapes the API returns (snake_case, times as ISO 8601 UTC) ---------------------------------------
-
-export interface ApiUser {
-  id: string;
-  username: string;
-  name: string;
-  organization_id: string | null;
-  /** The organization id names no live organization (not known yet, or deleted). */
-  organization_missing: boolean;
-  disabled: boolean;
-  first_name: string | null;
-  middle_name: string | null;
-  last_name: string | null;
-  mobile: string | null;
-  email: string | null;
-  extensions: Record<string, unknown>;
-  /** The OneAccess timestamp of the last event applied to this user. */
-  last_event_at: string | null;
-  created_at: string | null;
-  updated_at: string | null;
-  deleted_at: string | null;
-}
-
-export interface ApiOrganization {
-  id: string;
-  code: string;
-  name: string;
-  parent_id: string | null;
-  parent_missing: boolean;
-  extensions: Record<string, unknown>;
-  last_event_at: string | null;
-  created_at: string | null;
-  updated_at: string | null;
-  deleted_at: string | null;
-}
+// --- shapes the API returns (snake_case, times as ISO 8601 UTC; users and organizations: directory/rows.ts) --
 
 export interface ApiOrganizationDetail extends ApiOrganization {
   /** Live child organizations and live members (users whose organization this is). */
@@ -65,67 +33,7 @@ export interface ApiDelivery {
   duration_ms: number;
 }
 
-// --- rows ---------------------------------------------------------------------------------------------
-
-/** Every user column but password_hash. */
-const USER_SELECT =
-  "id, username, name, organization_id, organization_missing, disabled, first_name, middle_name, last_name, " +
-  "mobile, email, extensions, event_ts, created_at, updated_at, deleted_at";
-const ORG_SELECT = "id, code, name, parent_id, parent_missing, extensions, event_ts, created_at, updated_at, deleted_at";
 const DELIVERY_SELECT = "id, received_at, event_type, nonce, code, message, entity_id, duration_ms";
-
-
-
-export function isoTime(ms: number | null): string | null {
-  if (ms === null || !Number.isFinite(ms)) return null;
-  const date = new Date(ms);
-  return Number.isNaN(date.getTime()) ? null : date.toISOString();
-}
-
-function extensionsOf(text: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
-
-function apiUser(r: UserRow): ApiUser {
-  return {
-    id: r.id,
-    username: r.username,
-    name: r.name,
-    organization_id: r.organization_id,
-    organization_missing: r.organization_missing === 1,
-    disabled: r.disabled === 1,
-    first_name: r.first_name,
-    middle_name: r.middle_name,
-    last_name: r.last_name,
-    mobile: r.mobile,
-    email: r.email,
-    extensions: extensionsOf(r.extensions),
-    last_event_at: isoTime(r.event_ts),
-    created_at: isoTime(r.created_at),
-    updated_at: isoTime(r.updated_at),
-    deleted_at: isoTime(r.deleted_at),
-  };
-}
-
-function apiOrganization(r: OrgRow): ApiOrganization {
-  return {
-    id: r.id,
-    code: r.code,
-    name: r.name,
-    parent_id: r.parent_id,
-    parent_missing: r.parent_missing === 1,
-    extensions: extensionsOf(r.extensions),
-    last_event_at: isoTime(r.event_ts),
-    created_at: isoTime(r.created_at),
-    updated_at: isoTime(r.updated_at),
-    deleted_at: isoTime(r.deleted_at),
-  };
-}
 
 type DeliveryRow = Omit<ApiDelivery, "received_at"> & { received_at: number };
 
@@ -194,7 +102,7 @@ function usersStatement(db: Reader, filter: UserFilter, page: PageRequest): D1Pr
   }
   if (page.after !== null) where.add("id > ?", String(page.after));
   return db
-    .prepare(`SELECT ${USER_SELECT} FROM users ${where} ORDER BY id LIMIT ?`)
+    .prepare(`SELECT ${USER_COLUMNS} FROM users ${where} ORDER BY id LIMIT ?`)
     .bind(...where.params, page.limit + 1);
 }
 
@@ -205,7 +113,7 @@ export async function listUsers(db: Reader, filter: UserFilter, page: PageReques
 
 export async function getUser(db: Reader, id: string, includeDeleted: boolean): Promise<ApiUser | null> {
   const row = await db
-    .prepare(`SELECT ${USER_SELECT} FROM users WHERE id = ?${includeDeleted ? "" : " AND deleted_at IS NULL"}`)
+    .prepare(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?${includeDeleted ? "" : " AND deleted_at IS NULL"}`)
     .bind(id)
     .first<UserRow>();
   return row ? apiUser(row) : null;
@@ -240,7 +148,7 @@ function organizationsStatement(db: Reader, parentId: string | null, includeDele
   if (parentId !== null) where.add("parent_id = ?", parentId);
   if (page.after !== null) where.add("id > ?", String(page.after));
   return db
-    .prepare(`SELECT ${ORG_SELECT} FROM organizations ${where} ORDER BY id LIMIT ?`)
+    .prepare(`SELECT ${ORG_COLUMNS} FROM organizations ${where} ORDER BY id LIMIT ?`)
     .bind(...where.params, page.limit + 1);
 }
 
@@ -266,7 +174,7 @@ export async function listChildren(
 export async function getOrganization(db: Reader, id: string, includeDeleted: boolean): Promise<ApiOrganizationDetail | null> {
   const row = await db
     .prepare(
-      `SELECT ${ORG_SELECT},
+      `SELECT ${ORG_COLUMNS},
          (SELECT count(*) FROM organizations c WHERE c.parent_id = o.id AND c.deleted_at IS NULL) AS child_count,
          (SELECT count(*) FROM users u WHERE u.organization_id = o.id AND u.deleted_at IS NULL) AS member_count
        FROM organizations o WHERE o.id = ?${includeDeleted ? "" : " AND o.deleted_at IS NULL"}`,

@@ -9,9 +9,10 @@ import {
   isStale,
   mergeExtensions,
   needsCycleCheck,
-  passwordAction,
   type OrgRecord,
 } from "../../src/directory/rules";
+import { passwordIntent } from "../../src/directory/passwords";
+import type { DirectoryEvent } from "../../src/protocol/events";
 
 const org = (over: Partial<OrgRecord> = {}): OrgRecord => ({
   id: "org_A",
@@ -78,11 +79,18 @@ describe("small rules", () => {
     expect(needsCycleCheck(org(), "org_A")).toBe(false); // itself: refused without a read
   });
 
-  it("passwords: absent keeps the hash; drop clears it; pbkdf2 hashes", () => {
-    expect(passwordAction(undefined, "pbkdf2")).toBe("keep");
-    expect(passwordAction(undefined, "drop")).toBe("keep");
-    expect(passwordAction("s3cret", "drop")).toBe("clear");
-    expect(passwordAction("s3cret", "pbkdf2")).toBe("hash");
+  it("passwords: absent keeps the hash; drop clears it; pbkdf2 hashes the sent one; other events keep it", () => {
+    const user = (password?: string): DirectoryEvent => ({
+      type: "UPDATE_USER",
+      id: "usr_A",
+      username: "a",
+      user: { extensions: {}, ...(password !== undefined ? { password } : {}) },
+    });
+    expect(passwordIntent(user(), "pbkdf2")).toEqual({ kind: "keep" });
+    expect(passwordIntent(user(), "drop")).toEqual({ kind: "keep" });
+    expect(passwordIntent(user("s3cret"), "drop")).toEqual({ kind: "clear" });
+    expect(passwordIntent(user("s3cret"), "pbkdf2")).toEqual({ kind: "hash", password: "s3cret" });
+    expect(passwordIntent({ type: "DELETE_USER", id: "usr_A" }, "pbkdf2")).toEqual({ kind: "keep" });
   });
 
   it("deleting: unknown and deleted are 200 without a write; live with members is refused", () => {

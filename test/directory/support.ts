@@ -131,12 +131,7 @@ export const ID_SHAPE = { org: /^org_[0-9A-Za-z]{12}$/, usr: /^usr_[0-9A-Za-z]{1
 
 export type Batch = (statements: D1PreparedStatement[]) => Promise<D1Result[]>;
 
-/**
- * The test database under a binding object of its own, optionally with `batch` replaced; everything else
- * goes to the real database. Batches share a round trip per binding (group-commit.ts), so an event sent
- * from inside another event's D1 batch (a test's interlude) needs a binding of its own: through the same
- * one it would wait for the very batch it is sent from.
- */
+/** The test database under a binding object of its own, optionally with `batch` replaced; everything else goes to the real database. */
 export function ownBinding(batch?: Batch): D1Database {
   const real = db();
   return new Proxy(real, {

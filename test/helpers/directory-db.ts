@@ -1,15 +1,15 @@
-// The directory is written by the replay guard's Durable Object (ReplayGuard.process applies each event to
+// The directory is written by the replay guard's Durable Object (EventLedger.process applies each event to
 // D1 from inside the object), so a test that hands the Worker a faulty or recording D1 binding must hand it
 // to those objects too. Swapped in place on every shard's object for the duration of `fn`, then restored.
 import { runInDurableObject } from "cloudflare:test";
-import { shardName } from "../../src/replay/shard";
+import { shardName } from "../../src/ingest/shard";
 import { testEnv } from "./worker";
 
 type WithEnv = { env: Env };
 
 /** Runs `fn` with `db` as the D1 binding of the first `shards` replay objects (REPLAY_SHARDS, default 4). */
 export async function withDirectoryDb<T>(db: D1Database, fn: () => Promise<T>, shards = 4): Promise<T> {
-  const stubs = Array.from({ length: shards }, (_, s) => testEnv.REPLAY_GUARD.get(testEnv.REPLAY_GUARD.idFromName(shardName(s))));
+  const stubs = Array.from({ length: shards }, (_, s) => testEnv.EVENT_LEDGER.get(testEnv.EVENT_LEDGER.idFromName(shardName(s))));
   const saved: Array<Env | undefined> = [];
   for (const [i, stub] of stubs.entries()) {
     await runInDurableObject(stub, (instance) => {

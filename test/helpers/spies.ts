@@ -1,5 +1,5 @@
 // Bindings that record every use, to prove that a refused request touched no storage.
-export function storageSpies(real: Pick<Env, "DB" | "REPLAY_GUARD">) {
+export function storageSpies(real: Pick<Env, "DB" | "EVENT_LEDGER">) {
   const calls: string[] = [];
   const spy = <T extends object>(name: string, target: T): T =>
     new Proxy(target, {
@@ -12,5 +12,5 @@ export function storageSpies(real: Pick<Env, "DB" | "REPLAY_GUARD">) {
         };
       },
     });
-  return { calls, DB: spy("DB", real.DB), REPLAY_GUARD: spy("REPLAY_GUARD", real.REPLAY_GUARD) };
+  return { calls, DB: spy("DB", real.DB), EVENT_LEDGER: spy("EVENT_LEDGER", real.EVENT_LEDGER) };
 }

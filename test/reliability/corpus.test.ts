@@ -613,7 +613,7 @@ describe("malformed-input corpus through the Worker", () => {
       let code = "";
       let message = "";
       try {
-        const res = await callWorker(c.request, { ...envFor(c.p), DB: spies.DB, REPLAY_GUARD: spies.REPLAY_GUARD });
+        const res = await callWorker(c.request, { ...envFor(c.p), DB: spies.DB, EVENT_LEDGER: spies.EVENT_LEDGER });
         status = res.status;
         ({ code, message } = (await res.json()) as { code: string; message: string });
       } catch (e) {
@@ -642,7 +642,7 @@ describe("malformed-input corpus through the Worker", () => {
         // Authenticated, then refused for its payload: the request reached its replay key's object, which
         // audits the refusal once.
         tally.authenticated++;
-        if (!spies.calls.includes("REPLAY_GUARD.get")) tally.unexpected.push(`${name}: labelled authenticated but never reached the replay store`);
+        if (!spies.calls.includes("EVENT_LEDGER.get")) tally.unexpected.push(`${name}: labelled authenticated but never reached the replay store`);
       } else {
         tally.unauthenticated++;
         tally.storageCalls += spies.calls.length;

@@ -9,11 +9,11 @@
 // with its audit row when the failure came after the commit), zero 200 for a write that did not happen, and
 // the retried event (the very same request) succeeds.
 //
-// The event is applied to D1 by the replay object (ReplayGuard.process): the wrapped D1 binding is swapped
+// The event is applied to D1 by the replay object (EventLedger.process): the wrapped D1 binding is swapped
 // into that object's env (and the Worker's, for completeness), and REPLAY_SHARDS=1 keeps every nonce on it.
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { shardName } from "../../src/replay/shard";
+import { shardName } from "../../src/ingest/shard";
 import { callWorker, CALLBACK_URL, envFor, profile, testEnv } from "../helpers/worker";
 import { buildEnvelope, openReply, randomNonce, toRequest, type SenderProfile } from "../sender/oneaccess-sender";
 import { summarize } from "./support";
@@ -23,7 +23,7 @@ const BASE_ENV = { ...envFor(P), TIMESTAMP_TOLERANCE_SECONDS: "0", REPLAY_SHARDS
 const tally = { cases: 0, faults: 0, answered500: 0, partialWrites: 0, false200: 0, retriesSucceeded: 0, retries: 0, alarmRuns: 0, evictions: 0 };
 
 let evictedAnswer = 0;
-const guard = () => testEnv.REPLAY_GUARD.get(testEnv.REPLAY_GUARD.idFromName(shardName(0)));
+const guard = () => testEnv.EVENT_LEDGER.get(testEnv.EVENT_LEDGER.idFromName(shardName(0)));
 let clock = Date.now();
 const ts = () => ++clock;
 
@@ -94,7 +94,7 @@ function failAtCall(call: number): { db: Db; calls: () => number } {
 
 /**
  * Runs `fn` with `db` as the D1 binding everywhere the event might use it: the Worker's env (the override
- * passed to `fn`) and the replay object's env, where ReplayGuard.process applies the event (swapped in
+ * passed to `fn`) and the replay object's env, where EventLedger.process applies the event (swapped in
  * place, as test/helpers/directory-db.ts does, but through a fresh stub each time: a fault may have evicted
  * the object, which breaks the stubs that reached it).
  */

@@ -323,7 +323,7 @@ describe("any single change to a signed request is refused as pinned, and no sto
         const warn = vi.spyOn(console, "warn").mockImplementation((line: unknown) => void lines.push(String(line)));
         let res: Response;
         try {
-          res = await callWorker(toRequest(CALLBACK_URL, p, body, { bearer }), { ...envFor(p), DB: spies.DB, REPLAY_GUARD: spies.REPLAY_GUARD });
+          res = await callWorker(toRequest(CALLBACK_URL, p, body, { bearer }), { ...envFor(p), DB: spies.DB, EVENT_LEDGER: spies.EVENT_LEDGER });
         } finally {
           warn.mockRestore();
         }

@@ -1,14 +1,17 @@
-// The replay store: one Durable Object per shard of replay keys (what was signed), with one SQLite row per
+// The event ledger: one Durable Object per shard of replay keys (what was signed), with one SQLite row per
 // request answered. It does each request's work once (apply the event to D1, or write the audit row of a
 // CHECK_URL or of a refused payload), records the reply, and answers every later copy of the same signed
-// request from that record. A request being worked on is guarded in memory: a copy that arrives meanwhile
-// waits for it and gets its reply.
+// request from that record: the store that refuses replays and the writer of the directory in one place,
+// so an event costs the Worker one call. A request being worked on is guarded in the object's memory: a
+// copy that arrives meanwhile waits for it and gets its reply. (Renamed from ReplayGuard: wrangler.toml's
+// `renamed_classes` migration keeps its storage.)
 import { DurableObject } from "cloudflare:workers";
-import { applyEvent, resolvePassword, type ApplyOutcome } from "../directory/apply-event";
-import { groupCommitting } from "../directory/group-commit";
-import { MESSAGES } from "../directory/rules";
-import { insertDelivery } from "../directory/store";
-import type { GuardedEvent, GuardedOutcome, GuardedWork, StoredReply } from "./types";
+import { applyEvent } from "../directory/apply";
+import { auditRecord, insertAudit } from "../directory/audit";
+import { resolvePassword } from "../directory/passwords";
+import { MESSAGES, type ApplyOutcome } from "../directory/rules";
+import { errorName } from "../errors";
+import type { LedgerOutcome, LedgerRequest, StoredReply, Work } from "./types";
 
 /** Most rows one alarm run deletes; if more are expired, the alarm re-arms at once to continue. */
 export const ALARM_PURGE_MAX = 5_000;
@@ -30,12 +33,12 @@ interface ReplyRow extends Record<string, SqlStorageValue> {
   plaintext: string;
 }
 
-export class ReplayGuard extends DurableObject<Env> {
+export class EventLedger extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** When the next purge alarm is due, as far as this instance knows (null: none scheduled). */
   private alarmAt: number | null = null;
   /** Requests being worked on right now, by record key: a copy waits for the first one's outcome. */
-  private readonly inFlight = new Map<string, Promise<GuardedOutcome>>();
+  private readonly inFlight = new Map<string, Promise<LedgerOutcome>>();
   /** The object's clock; tests replace it instead of sleeping. */
   clock: () => number = () => Date.now();
 
@@ -65,7 +68,7 @@ export class ReplayGuard extends DurableObject<Env> {
    * the work succeeded, and the runtime releases this answer only once the record is durable; when the work
    * fails nothing is recorded (`failed`), so OneAccess's retry does it again.
    */
-  async process(request: GuardedEvent): Promise<GuardedOutcome> {
+  async processOnce(request: LedgerRequest): Promise<LedgerOutcome> {
     checkRequest(request);
     const recordKey = request.work.kind === "refuse" ? REFUSED_PREFIX + request.key : request.key;
     // --- atomic section: no await between the look-ups and claiming the key ------------------------------
@@ -83,7 +86,7 @@ export class ReplayGuard extends DurableObject<Env> {
     }
   }
 
-  private async run(recordKey: string, request: GuardedEvent): Promise<GuardedOutcome> {
+  private async run(recordKey: string, request: LedgerRequest): Promise<LedgerOutcome> {
     let outcome: ApplyOutcome;
     try {
       outcome = await this.perform(request);
@@ -100,18 +103,18 @@ export class ReplayGuard extends DurableObject<Env> {
   }
 
   /** The directory binding is read on each call (tests swap it to inject D1 faults). */
-  private async perform(request: GuardedEvent): Promise<ApplyOutcome> {
+  private async perform(request: LedgerRequest): Promise<ApplyOutcome> {
     const { work, nonce, receivedAtMs } = request;
-    const db = groupCommitting(this.env.DB);
+    const db = this.env.DB;
+    const now = this.clock;
     if (work.kind === "apply") {
-      // Hashed here, after the key was found fresh: an exact duplicate never pays for a hash.
+      // Hashed here, after the key was found new: an exact duplicate never pays for a hash.
       const password = await resolvePassword(work.password);
-      return applyEvent(db, work.event, { nonce, eventTimestampMs: work.eventTimestampMs, receivedAtMs, password });
+      return applyEvent(db, work.event, { nonce, eventTimestampMs: work.eventTimestampMs, receivedAtMs, password, now });
     }
     const outcome = auditOnlyOutcome(work);
     const eventType = work.kind === "echo" ? "CHECK_URL" : work.eventType;
-    const record = { receivedAtMs, eventType, nonce, code: outcome.code, message: outcome.message, entityId: null, durationMs: this.clock() - receivedAtMs };
-    await db.batch([insertDelivery(db, record)]);
+    await db.batch([insertAudit(db, auditRecord({ receivedAtMs, eventType, nonce }, outcome, now()))]);
     return outcome;
   }
 
@@ -183,23 +186,18 @@ export class ReplayGuard extends DurableObject<Env> {
 }
 
 /** The reply of CHECK_URL (the echo) or of a refused payload (its 400), whose only write is the audit row. */
-function auditOnlyOutcome(work: Exclude<GuardedWork, { kind: "apply" }>): ApplyOutcome {
+function auditOnlyOutcome(work: Exclude<Work, { kind: "apply" }>): ApplyOutcome {
   return work.kind === "echo"
     ? { code: "200", message: MESSAGES.applied, replyData: work.echo, entityId: null }
     : { code: "400", message: work.message, replyData: "", entityId: null };
 }
 
 /** What a copy that arrived while its original was being worked on answers. */
-function asDuplicate(outcome: GuardedOutcome): GuardedOutcome {
+function asDuplicate(outcome: LedgerOutcome): LedgerOutcome {
   return outcome.state === "done" ? { state: "duplicate", reply: outcome.reply } : outcome;
 }
 
-/** Error class names only: a D1 error message could quote the statement's values. */
-function errorName(e: unknown): string {
-  return e instanceof Error ? e.name : typeof e;
-}
-
-function checkRequest(request: GuardedEvent): void {
+function checkRequest(request: LedgerRequest): void {
   if (typeof request.key !== "string" || request.key === "") throw new TypeError("key must be a non-empty string");
   const ttl = request.ttlMs;
   if (!Number.isFinite(ttl) || ttl <= 0 || ttl > MAX_TTL_MS) throw new RangeError("ttlMs out of range");

@@ -4,8 +4,8 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { ReplayGuard } from "../../src/replay/replay-guard";
-import type { GuardedEvent, GuardedWork } from "../../src/replay/types";
+import type { EventLedger } from "../../src/ingest/event-ledger";
+import type { LedgerRequest, Work } from "../../src/ingest/types";
 import { randomNonce } from "../sender/oneaccess-sender";
 
 const TTL = 600_000;
@@ -15,19 +15,19 @@ const MAX_TTL_MS = 30 * 86_400_000;
 const T0 = 1_900_000_000_000;
 
 /** A fresh object per test (its own name), so rows and alarms of other tests never interfere. */
-function freshStore(name = `test-${randomNonce(20)}`): DurableObjectStub<ReplayGuard> {
-  return env.REPLAY_GUARD.get(env.REPLAY_GUARD.idFromName(name));
+function freshStore(name = `test-${randomNonce(20)}`): DurableObjectStub<EventLedger> {
+  return env.EVENT_LEDGER.get(env.EVENT_LEDGER.idFromName(name));
 }
 
-const setClock = (stub: DurableObjectStub<ReplayGuard>, now: number) =>
+const setClock = (stub: DurableObjectStub<EventLedger>, now: number) =>
   runInDurableObject(stub, (instance) => {
     instance.clock = () => now;
   });
 
-const echo = (text = randomNonce(12)): GuardedWork => ({ kind: "echo", echo: text });
-const refusal = (message = "data does not match eventType"): GuardedWork => ({ kind: "refuse", eventType: "CHECK_URL", message });
+const echo = (text = randomNonce(12)): Work => ({ kind: "echo", echo: text });
+const refusal = (message = "data does not match eventType"): Work => ({ kind: "refuse", eventType: "CHECK_URL", message });
 
-function request(key: string, work: GuardedWork, ttlMs = TTL): GuardedEvent {
+function request(key: string, work: Work, ttlMs = TTL): LedgerRequest {
   return { key, ttlMs, nonce: `n-${key.slice(0, 24)}`, receivedAtMs: T0, work };
 }
 
@@ -43,15 +43,15 @@ interface Row {
   code: string;
   expires_at: number;
 }
-const rows = (stub: DurableObjectStub<ReplayGuard>) =>
+const rows = (stub: DurableObjectStub<EventLedger>) =>
   runInDurableObject(stub, (_i, state) =>
     state.storage.sql.exec<Row & Record<string, SqlStorageValue>>("SELECT key, code, expires_at FROM replies ORDER BY key").toArray(),
   );
 
-const alarmOf = (stub: DurableObjectStub<ReplayGuard>) => runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+const alarmOf = (stub: DurableObjectStub<EventLedger>) => runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
 
 /** Inserts `count` records directly, expiring at `expiresAt`. */
-const seed = (stub: DurableObjectStub<ReplayGuard>, prefix: string, count: number, expiresAt: number) =>
+const seed = (stub: DurableObjectStub<EventLedger>, prefix: string, count: number, expiresAt: number) =>
   runInDurableObject(stub, (_i, state) => {
     for (let i = 0; i < count; i++) {
       state.storage.sql.exec("INSERT INTO replies (key, code, message, plaintext, expires_at) VALUES (?, '200', 'success', '', ?)", `${prefix}-${i}`, expiresAt);
@@ -73,9 +73,9 @@ describe("one record per replay key", () => {
     const g = freshStore();
     await setClock(g, T0);
     const key = newKey();
-    const first = await g.process(request(key, echo("hello")));
+    const first = await g.processOnce(request(key, echo("hello")));
     expect(first).toEqual({ state: "done", reply: { code: "200", message: "success", plaintext: "hello" }, entityId: null });
-    const again = await g.process(request(key, echo("hello")));
+    const again = await g.processOnce(request(key, echo("hello")));
     expect(again).toEqual({ state: "duplicate", reply: { code: "200", message: "success", plaintext: "hello" } });
     expect(await auditRows(request(key, echo()).nonce)).toEqual([{ event_type: "CHECK_URL", code: "200", message: "success" }]);
     expect(await rows(g)).toEqual([{ key, code: "200", expires_at: T0 + TTL }]);
@@ -85,20 +85,20 @@ describe("one record per replay key", () => {
     const g = freshStore();
     const key = newKey();
     const nonce = request(key, echo()).nonce;
-    expect(await g.process(request(key, refusal()))).toMatchObject({ state: "done", reply: { code: "400" } });
-    expect(await g.process(request(key, refusal("id must start with org_")))).toMatchObject({ state: "duplicate" });
+    expect(await g.processOnce(request(key, refusal()))).toMatchObject({ state: "done", reply: { code: "400" } });
+    expect(await g.processOnce(request(key, refusal("id must start with org_")))).toMatchObject({ state: "duplicate" });
     expect(await auditRows(nonce)).toEqual([{ event_type: "CHECK_URL", code: "400", message: "data does not match eventType" }]);
     // The genuine request under the same key is still new.
-    expect(await g.process(request(key, echo("genuine")))).toMatchObject({ state: "done", reply: { code: "200", plaintext: "genuine" } });
+    expect(await g.processOnce(request(key, echo("genuine")))).toMatchObject({ state: "done", reply: { code: "200", plaintext: "genuine" } });
     // And a refused copy after it is still audited once, not answered with the genuine reply.
-    expect(await g.process(request(key, refusal()))).toMatchObject({ state: "duplicate", reply: { code: "400" } });
+    expect(await g.processOnce(request(key, refusal()))).toMatchObject({ state: "duplicate", reply: { code: "400" } });
     expect(await auditRows(nonce)).toHaveLength(2);
   });
 
   it("copies arriving while the first is being worked on wait for it and get its reply: the work runs once", async () => {
     const g = freshStore();
     const key = newKey();
-    const answers = await Promise.all(Array.from({ length: 20 }, () => g.process(request(key, echo("once")))));
+    const answers = await Promise.all(Array.from({ length: 20 }, () => g.processOnce(request(key, echo("once")))));
     expect(answers.filter((a) => a.state === "done")).toHaveLength(1);
     expect(answers.filter((a) => a.state === "duplicate")).toHaveLength(19);
     for (const a of answers) expect(a).toMatchObject({ reply: { code: "200", plaintext: "once" } });
@@ -121,21 +121,21 @@ describe("one record per replay key", () => {
       own.env = { ...before, DB: failing };
       return before;
     });
-    expect(await g.process(request(key, echo()))).toEqual({ state: "failed", error: "Error" });
+    expect(await g.processOnce(request(key, echo()))).toEqual({ state: "failed", error: "Error" });
     expect(await rows(g)).toEqual([]);
     await runInDurableObject(g, (instance) => {
       (instance as unknown as { env: Env }).env = saved;
     });
-    expect(await g.process(request(key, echo("retried")))).toMatchObject({ state: "done", reply: { plaintext: "retried" } });
+    expect(await g.processOnce(request(key, echo("retried")))).toMatchObject({ state: "done", reply: { plaintext: "retried" } });
   });
 
   it("refuses a call without a key or with a time to live out of range", async () => {
     const g = freshStore();
-    expect(await rejection(g.process(request("", echo())))).toMatch(/key must be a non-empty string/);
+    expect(await rejection(g.processOnce(request("", echo())))).toMatch(/key must be a non-empty string/);
     for (const ttl of [0, -1, Number.NaN, MAX_TTL_MS + 1]) {
-      expect(await rejection(g.process(request(newKey(), echo(), ttl)))).toMatch(/ttlMs out of range/);
+      expect(await rejection(g.processOnce(request(newKey(), echo(), ttl)))).toMatch(/ttlMs out of range/);
     }
-    expect(await g.process(request(newKey(), echo(), MAX_TTL_MS))).toMatchObject({ state: "done" });
+    expect(await g.processOnce(request(newKey(), echo(), MAX_TTL_MS))).toMatchObject({ state: "done" });
   });
 });
 
@@ -144,20 +144,20 @@ describe("expiry, purge and the alarm (on the object's clock)", () => {
     const g = freshStore();
     const key = newKey();
     await setClock(g, T0);
-    await g.process(request(key, echo("first")));
+    await g.processOnce(request(key, echo("first")));
     await setClock(g, T0 + TTL - 1);
-    expect(await g.process(request(key, echo("second")))).toMatchObject({ state: "duplicate", reply: { plaintext: "first" } });
+    expect(await g.processOnce(request(key, echo("second")))).toMatchObject({ state: "duplicate", reply: { plaintext: "first" } });
     await setClock(g, T0 + TTL);
-    expect(await g.process(request(key, echo("second")))).toMatchObject({ state: "done", reply: { plaintext: "second" } });
+    expect(await g.processOnce(request(key, echo("second")))).toMatchObject({ state: "done", reply: { plaintext: "second" } });
     expect(await rows(g)).toEqual([{ key, code: "200", expires_at: T0 + 2 * TTL }]);
   });
 
   it("the first record arms the alarm at its expiry (not sooner than the purge interval); later ones leave it", async () => {
     const g = freshStore();
     await setClock(g, T0);
-    await g.process(request(newKey(), echo(), 10_000));
+    await g.processOnce(request(newKey(), echo(), 10_000));
     expect(await alarmOf(g)).toBe(T0 + PURGE_INTERVAL_MS);
-    await g.process(request(newKey(), echo(), TTL));
+    await g.processOnce(request(newKey(), echo(), TTL));
     expect(await alarmOf(g)).toBe(T0 + PURGE_INTERVAL_MS);
   });
 
@@ -199,7 +199,7 @@ describe("expiry, purge and the alarm (on the object's clock)", () => {
   it("running the alarm twice, or with nothing to do, is harmless", async () => {
     const g = freshStore();
     await setClock(g, T0);
-    await g.process(request(newKey(), echo()));
+    await g.processOnce(request(newKey(), echo()));
     await runInDurableObject(g, async (instance) => {
       await instance.alarm();
       await instance.alarm();
@@ -216,12 +216,12 @@ describe("expiry, purge and the alarm (on the object's clock)", () => {
   it("an alarm the instance believes armed but that was lost long ago is re-armed by the next record", async () => {
     const g = freshStore();
     await setClock(g, T0);
-    await g.process(request(newKey(), echo()));
+    await g.processOnce(request(newKey(), echo()));
     await runInDurableObject(g, async (instance, state) => {
       (instance as unknown as { alarmAt: number }).alarmAt = T0 - 2 * PURGE_INTERVAL_MS;
       await state.storage.deleteAlarm();
     });
-    await g.process(request(newKey(), echo()));
+    await g.processOnce(request(newKey(), echo()));
     expect(await alarmOf(g)).toBe(T0 + TTL);
   });
 });
@@ -232,16 +232,16 @@ describe("durability", () => {
     const key = newKey();
     const before = freshStore(name);
     await setClock(before, T0);
-    await before.process(request(key, echo("kept")));
+    await before.processOnce(request(key, echo("kept")));
     const alarm = await alarmOf(before);
 
     await abortAllDurableObjects();
 
     const after = freshStore(name);
     await setClock(after, T0 + 1);
-    expect(await after.process(request(key, echo("other")))).toEqual({ state: "duplicate", reply: { code: "200", message: "success", plaintext: "kept" } });
+    expect(await after.processOnce(request(key, echo("other")))).toEqual({ state: "duplicate", reply: { code: "200", message: "success", plaintext: "kept" } });
     expect(await alarmOf(after)).toBe(alarm);
-    await after.process(request(newKey(), echo()));
+    await after.processOnce(request(newKey(), echo()));
     expect(await alarmOf(after)).toBe(alarm);
   });
 });

@@ -1,9 +1,9 @@
-// What the callback route hands the replay store's Durable Object, and what it answers.
-import type { PasswordIntent } from "../directory/apply-event";
+// What the ingest facade hands the event ledger, and what the ledger answers.
+import type { PasswordIntent } from "../directory/passwords";
 import type { EventType } from "../protocol/envelope";
 import type { DirectoryEvent } from "../protocol/events";
 
-/** A reply as it was first sent, kept so an exact duplicate gets the same answer (re-sealed). */
+/** A reply as it was first sent, kept so a copy of the request gets the same answer (re-sealed). */
 export interface StoredReply {
   code: string;
   message: string;
@@ -11,21 +11,18 @@ export interface StoredReply {
   plaintext: string;
 }
 
-/**
- * One authenticated request as the route hands it to the replay store: the store does the work once per
- * replay key (what was signed) and answers every later copy of the same signed request from its record.
- */
-export interface GuardedEvent {
+/** One authenticated request: the ledger does its work once per replay key and answers every copy from its record. */
+export interface LedgerRequest {
   /** The request's replay key (protocol/callback.ts): every signature-preserving variant shares it. */
   key: string;
   ttlMs: number;
   /** For the audit row only. */
   nonce: string;
   receivedAtMs: number;
-  work: GuardedWork;
+  work: Work;
 }
 
-export type GuardedWork =
+export type Work =
   /** Apply the event to the directory (one D1 batch, its audit row included). */
   | { kind: "apply"; event: DirectoryEvent; eventTimestampMs: number; password: PasswordIntent }
   /** CHECK_URL: write its audit row and answer the echo. */
@@ -36,7 +33,7 @@ export type GuardedWork =
    */
   | { kind: "refuse"; eventType: EventType; message: string };
 
-export type GuardedOutcome =
+export type LedgerOutcome =
   /** First sight of this key: the work is done and its reply recorded. */
   | { state: "done"; reply: StoredReply; entityId: string | null }
   /** The same signed request was already answered (or is being answered right now): its reply, nothing done. */

@@ -1,12 +1,12 @@
-// The replay store as the callback route uses it (one ReplayGuard.process call per request, which does the
+// The replay store as the callback route uses it (one EventLedger.process call per request, which does the
 // work once per replay key and records the reply), driven by the independent sender: exact duplicates get the
 // first reply again (re-sealed) and apply nothing, concurrent copies apply once and all get that reply, a
 // failure records nothing so the retry goes through, and an unreachable store fails closed. The replay key is
 // computed here from the contract (the verified digest), not taken from src/.
 import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ReplayGuard } from "../../src/replay/replay-guard";
-import { shardFor, shardName } from "../../src/replay/shard";
+import type { EventLedger } from "../../src/ingest/event-ledger";
+import { shardFor, shardName } from "../../src/ingest/shard";
 import { withDirectoryDb } from "../helpers/directory-db";
 import { callWorker, CALLBACK_URL, envFor, profile, testEnv } from "../helpers/worker";
 import { buildEnvelope, openReply, randomNonce, toRequest, unb64, type Envelope, type SenderProfile } from "../sender/oneaccess-sender";
@@ -48,8 +48,8 @@ async function deliveriesOf(nonce: string): Promise<Array<{ code: string; event_
 }
 
 /** The replay object a key lands on (the route's sharding), for looking at its row. */
-function storeFor(key: string, shards = 4): DurableObjectStub<ReplayGuard> {
-  return testEnv.REPLAY_GUARD.get(testEnv.REPLAY_GUARD.idFromName(shardName(shardFor(key, shards))));
+function storeFor(key: string, shards = 4): DurableObjectStub<EventLedger> {
+  return testEnv.EVENT_LEDGER.get(testEnv.EVENT_LEDGER.idFromName(shardName(shardFor(key, shards))));
 }
 
 interface ReplyRow {
@@ -57,13 +57,13 @@ interface ReplyRow {
   message: string;
   expires_at: number;
 }
-const storedRow = (stub: DurableObjectStub<ReplayGuard>, key: string) =>
+const storedRow = (stub: DurableObjectStub<EventLedger>, key: string) =>
   runInDurableObject(stub, (_i, state) =>
     state.storage.sql.exec<ReplyRow & Record<string, SqlStorageValue>>("SELECT code, message, expires_at FROM replies WHERE key = ?", key).toArray()[0] ?? null,
   );
 
 /** Sets the object's clock (the store reads time only through it). */
-const setClock = (stub: DurableObjectStub<ReplayGuard>, now: number) =>
+const setClock = (stub: DurableObjectStub<EventLedger>, now: number) =>
   runInDurableObject(stub, (instance) => {
     instance.clock = () => now;
   });
@@ -93,15 +93,15 @@ function recordingDb(calls: string[]): D1Database {
   });
 }
 
-/** A REPLAY_GUARD namespace whose objects cannot be reached: every RPC rejects. */
+/** A EVENT_LEDGER namespace whose objects cannot be reached: every RPC rejects. */
 function unreachableGuard(calls: string[]) {
   const fail = (name: string) => async () => {
     calls.push(name);
     throw new Error("Durable Object is overloaded");
   };
   return {
-    idFromName: (name: string) => testEnv.REPLAY_GUARD.idFromName(name),
-    get: () => ({ process: fail("process") }),
+    idFromName: (name: string) => testEnv.EVENT_LEDGER.idFromName(name),
+    get: () => ({ processOnce: fail("processOnce") }),
   };
 }
 
@@ -231,8 +231,8 @@ describe("what a replay is", () => {
     const used = new Set(keys.map((k) => shardFor(k, shards)));
     expect(used.size).toBeGreaterThan(1);
     for (const k of keys) expect(await storedRow(storeFor(k, shards), k)).toMatchObject({ code: "200" });
-    const ids = (await listDurableObjectIds(testEnv.REPLAY_GUARD)).map((id) => id.toString());
-    for (const s of used) expect(ids).toContain(testEnv.REPLAY_GUARD.idFromName(shardName(s)).toString());
+    const ids = (await listDurableObjectIds(testEnv.EVENT_LEDGER)).map((id) => id.toString());
+    for (const s of used) expect(ids).toContain(testEnv.EVENT_LEDGER.idFromName(shardName(s)).toString());
   });
 });
 
@@ -292,11 +292,11 @@ describe("a failure records nothing; the store fails closed", () => {
     const { envelope, request } = await signed(p, "CREATE_USER", user);
     const guardCalls: string[] = [];
     const dbCalls: string[] = [];
-    const res = await callWorker(request(), { ...envFor(p), DB: recordingDb(dbCalls), REPLAY_GUARD: unreachableGuard(guardCalls) });
+    const res = await callWorker(request(), { ...envFor(p), DB: recordingDb(dbCalls), EVENT_LEDGER: unreachableGuard(guardCalls) });
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual(INTERNAL);
     // One call, the one that would have done the work and recorded it; the Worker writes nothing itself.
-    expect(guardCalls).toEqual(["process"]);
+    expect(guardCalls).toEqual(["processOnce"]);
     expect(dbCalls).toEqual([]);
     expect(await usersNamed(user.username)).toEqual([]);
     expect(await deliveriesOf(envelope.nonce)).toEqual([]);
@@ -307,12 +307,12 @@ describe("a failure records nothing; the store fails closed", () => {
     const { envelope, request } = await signed(p, "CREATE_USER", user);
     const dbCalls: string[] = [];
     const broken = {
-      idFromName: (name: string) => testEnv.REPLAY_GUARD.idFromName(name),
+      idFromName: (name: string) => testEnv.EVENT_LEDGER.idFromName(name),
       get: () => {
         throw new Error("namespace unavailable");
       },
     };
-    const res = await callWorker(request(), { ...envFor(p), DB: recordingDb(dbCalls), REPLAY_GUARD: broken });
+    const res = await callWorker(request(), { ...envFor(p), DB: recordingDb(dbCalls), EVENT_LEDGER: broken });
     expect(res.status).toBe(500);
     expect(dbCalls).toEqual([]);
     expect(await deliveriesOf(envelope.nonce)).toEqual([]);

@@ -3,7 +3,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { replayTtlMs } from "../../src/replay/ttl";
+import { replayTtlMs } from "../../src/ingest/ttl";
 import { randomNonce } from "../sender/oneaccess-sender";
 
 const WEEK_MS = 604_800_000;
@@ -29,13 +29,13 @@ describe("replayTtlMs", () => {
   });
 
   it("the replay object accepts each of them and keeps the record exactly that long (on its clock)", async () => {
-    const stub = env.REPLAY_GUARD.get(env.REPLAY_GUARD.idFromName(`ttl-${randomNonce(20)}`));
+    const stub = env.EVENT_LEDGER.get(env.EVENT_LEDGER.idFromName(`ttl-${randomNonce(20)}`));
     const now = 1_900_000_000_000;
     await runInDurableObject(stub, (instance) => {
       instance.clock = () => now;
     });
     const record = (key: string, ttlMs: number) =>
-      stub.process({ key, ttlMs, nonce: key, receivedAtMs: now, work: { kind: "echo", echo: "ttl" } });
+      stub.processOnce({ key, ttlMs, nonce: key, receivedAtMs: now, work: { kind: "echo", echo: "ttl" } });
     for (const seconds of [0, 1, 300, 86_400]) {
       const key = `ttl-${seconds}-${randomNonce(12)}`;
       expect((await record(key, replayTtlMs(seconds))).state).toBe("done");
@@ -49,7 +49,7 @@ describe("replayTtlMs", () => {
     let refused = "";
     try {
       await runInDurableObject(stub, (instance) =>
-        instance.process({ key: `ttl-over-${randomNonce(12)}`, ttlMs: THIRTY_DAYS_MS + 1, nonce: "x", receivedAtMs: now, work: { kind: "echo", echo: "x" } }),
+        instance.processOnce({ key: `ttl-over-${randomNonce(12)}`, ttlMs: THIRTY_DAYS_MS + 1, nonce: "x", receivedAtMs: now, work: { kind: "echo", echo: "x" } }),
       );
     } catch (e) {
       refused = e instanceof Error ? e.message : String(e);

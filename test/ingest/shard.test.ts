@@ -1,7 +1,7 @@
 // The shard function: stable (a nonce always lands on the same object, across isolates and deploys) and
 // uniform (load spreads), checked by a chi-square test with a fixed bound.
 import { describe, expect, it } from "vitest";
-import { shardFor, shardName } from "../../src/replay/shard";
+import { shardFor, shardName } from "../../src/ingest/shard";
 
 /** Small seeded PRNG (mulberry32): the "random" nonces are the same on every run, so the test never flakes. */
 function seeded(seed: number) {

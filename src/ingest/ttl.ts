@@ -1,13 +1,13 @@
-// How long a nonce's row must live in the replay store.
+// How long a request's record must live in the event ledger.
 
 /**
- * Slack added to every row's time to live. The window check runs on the Worker's clock before the reserve,
- * the expiry check on the Durable Object's clock after it: a replay checked just inside the window must
- * still find the row even when its reserve lags (RPC latency, a busy object) or the two clocks disagree.
+ * Slack added to every record's time to live. The window check runs on the Worker's clock, the expiry check
+ * on the Durable Object's clock later: a replay checked just inside the window must still find the record
+ * even when it reaches the object late (RPC latency, a busy object) or the two clocks disagree.
  */
 export const REPLAY_TTL_MARGIN_MS = 60_000;
 
-/** With the window off (tolerance 0), a nonce is remembered this long. */
+/** With the window off (tolerance 0), a request is remembered this long. */
 export const REPLAY_TTL_NO_WINDOW_MS = 7 * 24 * 3600 * 1000;
 
 /**
