@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
@@ -19,6 +19,17 @@ function committedVars(): Record<string, string> {
 // The contract's vectors (made by an independent implementation; test/fixtures/README.md); tests get them as a binding.
 const vectorsPath = process.env.ONEACCESS_VECTORS ?? path.join(here, "test", "fixtures", "oneaccess-vectors.json");
 
+/** Every TypeScript source of the Worker and the tools, by path, for the test of the module map's import rules. */
+function sources(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const dir of ["src", "sim", "emulator", "bench"]) {
+    for (const file of readdirSync(path.join(here, dir), { recursive: true, encoding: "utf8" })) {
+      if (/\.tsx?$/.test(file)) out[`${dir}/${file.split(path.sep).join("/")}`] = readFileSync(path.join(here, dir, file), "utf8");
+    }
+  }
+  return out;
+}
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(here, "migrations"));
   const vectors = JSON.parse(readFileSync(vectorsPath, "utf8"));
@@ -32,6 +43,7 @@ export default defineConfig(async () => {
             ...committedVars(),
             LOCAL_DEV: "",
             TEST_MIGRATIONS: migrations,
+            SOURCES: sources(),
             // The development secrets file, so a test can check the Worker refuses its public values.
             DEV_VARS_EXAMPLE: readFileSync(path.join(here, ".dev.vars.example"), "utf8"),
             VECTORS: vectors,

@@ -31,7 +31,7 @@ function check() {
     return 1;
   }
   // The output path comes before --env-file: that option takes several values and would swallow it.
-  const args = [wrangler, "types", SCRATCH, "--strict-vars=false", "--env-file", ".dev.vars.example"];
+  const args = [wrangler, "types", SCRATCH, "--strict-vars=false", "--include-runtime=false", "--env-file", ".dev.vars.example"];
   const run = spawnSync(process.execPath, args, {
     cwd: root,
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },

@@ -43,4 +43,10 @@ export interface Vectors {
 }
 
 /** The Worker's Env plus the bindings only tests get (vitest.config.ts). */
-export type TestEnv = Env & { TEST_MIGRATIONS: D1Migration[]; VECTORS: Vectors; DEV_VARS_EXAMPLE: string };
+export type TestEnv = Env & {
+  TEST_MIGRATIONS: D1Migration[];
+  VECTORS: Vectors;
+  DEV_VARS_EXAMPLE: string;
+  /** Every .ts / .tsx file under src/, sim/, emulator/ and bench/, by path (test/architecture.test.ts). */
+  SOURCES: Record<string, string>;
+};
