@@ -279,8 +279,20 @@ describe("trimDeliveries", () => {
   it("a row received out of insertion order is judged by its own time", async () => {
     await insert("o-new", NOW - DAY_MS);
     await insert("o-old", NOW - 31 * DAY_MS);
+    await insert("o-last", NOW - DAY_MS);
     await trimDeliveries(testEnv.DB, 30, NOW);
-    expect(await nonces()).toEqual(["o-new"]);
+    expect(await nonces()).toEqual(["o-new", "o-last"]);
+  });
+
+  it("never deletes the newest row, however old: the next id stays above every id ever given", async () => {
+    await insert("only-a", NOW - 40 * DAY_MS);
+    await insert("only-b", NOW - 35 * DAY_MS);
+    const newest = (await testEnv.DB.prepare("SELECT max(id) AS id FROM deliveries").first<{ id: number }>())!.id;
+    expect(await trimDeliveries(testEnv.DB, 30, NOW)).toMatchObject({ deleted: 1 });
+    expect(await nonces()).toEqual(["only-b"]);
+    await insert("after", NOW);
+    const next = (await testEnv.DB.prepare("SELECT id FROM deliveries WHERE nonce = 'after'").first<{ id: number }>())!.id;
+    expect(next).toBe(newest + 1);
   });
 
   it("refuses a retention below one day", async () => {

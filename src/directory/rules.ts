@@ -49,10 +49,10 @@ export interface ApplyOutcome {
 export type Write<R> =
   | { kind: "insert"; record: R }
   /**
-   * `revives`: the row was a tombstone and becomes live again under the same id. `releasedKey`: the code or
-   * username a rename gave up.
+   * `previous`: the row as it was read (the write sets only what differs). `revives`: the row was a
+   * tombstone and becomes live again under the same id. `releasedKey`: the code or username a rename gave up.
    */
-  | { kind: "update"; record: R; revives: boolean; releasedKey: string | null }
+  | { kind: "update"; record: R; previous: R; revives: boolean; releasedKey: string | null }
   | { kind: "tombstone"; id: string; eventTs: number };
 
 export interface Decision<R> {
@@ -201,7 +201,7 @@ export function decideCreateOrganization(
   };
   if (resentUnchanged(existing, record)) return unchanged(withId(id, MESSAGES.stale));
   const write: Write<OrgRecord> = existing
-    ? { kind: "update", record, revives: existing.deletedAt !== null, releasedKey: null }
+    ? { kind: "update", record, previous: existing, revives: existing.deletedAt !== null, releasedKey: null }
     : { kind: "insert", record };
   return { outcome: withId(id), write };
 }
@@ -226,7 +226,7 @@ export function decideUpdateOrganization(
   const record: OrgRecord = { ...existing, code: org.code, name: org.name, parentId, extensions, eventTs };
   if (resentUnchanged(existing, record)) return unchanged(withId(id, MESSAGES.stale));
   const releasedKey = existing.code !== org.code ? existing.code : null;
-  return { outcome: withId(id), write: { kind: "update", record, revives: false, releasedKey } };
+  return { outcome: withId(id), write: { kind: "update", record, previous: existing, revives: false, releasedKey } };
 }
 
 export function decideDeleteOrganization(
@@ -277,7 +277,7 @@ export function decideCreateUser(
   // A password to hash (pbkdf2) always writes; under the drop policy a password changes nothing stored.
   if (!facts.hashesPassword && resentUnchanged(existing, record)) return unchanged(withId(id, MESSAGES.stale));
   const write: Write<UserRecord> = existing
-    ? { kind: "update", record, revives: existing.deletedAt !== null, releasedKey: null }
+    ? { kind: "update", record, previous: existing, revives: existing.deletedAt !== null, releasedKey: null }
     : { kind: "insert", record };
   return { outcome: withId(id), write };
 }
@@ -313,7 +313,7 @@ export function decideUpdateUser(
   };
   if (!facts.hashesPassword && resentUnchanged(existing, record)) return unchanged(withId(id, MESSAGES.stale));
   const releasedKey = existing.username !== username ? existing.username : null;
-  return { outcome: withId(id), write: { kind: "update", record, revives: false, releasedKey } };
+  return { outcome: withId(id), write: { kind: "update", record, previous: existing, revives: false, releasedKey } };
 }
 
 export function decideDeleteUser(id: string, existing: UserRecord | null, eventTs: number): Decision<UserRecord> {

@@ -59,6 +59,15 @@ function insertInto(table: "organizations" | "users", columns: string, values: s
 export function organizationWrites(db: DirectoryDb, write: Write<OrgRecord>, nowMs: number, ifKeyFree = false): D1PreparedStatement[] {
   if (write.kind === "tombstone") return [tombstone(db, "organizations", write.id, write.eventTs, nowMs)];
   const r = write.record;
+  if (write.kind === "update") {
+    const set = changedColumns(write, ORG_COLUMNS_WRITTEN);
+    if (write.revives || r.parentId !== write.previous.parentId) set.push([`parent_missing = ${organizationMissing("?1")}`, [r.parentId]]);
+    return [
+      updateRow(db, "organizations", write, set, nowMs),
+      ...(write.revives ? clearMissingFlags(db, r.id) : []),
+      ...(write.releasedKey !== null ? [releaseKey(db, "organization", write.releasedKey, r.id, r.eventTs)] : []),
+    ];
+  }
   const { at, params } = named({
     id: r.id,
     code: r.code,
@@ -68,33 +77,18 @@ export function organizationWrites(db: DirectoryDb, write: Write<OrgRecord>, now
     eventTs: r.eventTs,
     now: nowMs,
   });
-  if (write.kind === "insert") {
-    const insert = db
-      .prepare(
-        insertInto(
-          "organizations",
-          "id, code, name, parent_id, parent_missing, extensions, event_ts, created_at, updated_at",
-          `${at.id}, ${at.code}, ${at.name}, ${at.parentId}, ${organizationMissing(at.parentId)},
-           ${at.extensions}, ${at.eventTs}, ${at.now}, ${at.now}`,
-          ifKeyFree ? { column: "code", entity: "organization", at: at.code } : null,
-        ),
-      )
-      .bind(...params);
-    return [insert, ...clearMissingFlags(db, r.id)];
-  }
-  const update = db
+  const insert = db
     .prepare(
-      `UPDATE organizations SET code = ${at.code}, name = ${at.name}, parent_id = ${at.parentId},
-         parent_missing = ${organizationMissing(at.parentId)}, extensions = ${at.extensions},
-         event_ts = ${at.eventTs}, updated_at = ${at.now}, deleted_at = NULL, version = version + 1
-       WHERE id = ${at.id}`,
+      insertInto(
+        "organizations",
+        "id, code, name, parent_id, parent_missing, extensions, event_ts, created_at, updated_at",
+        `${at.id}, ${at.code}, ${at.name}, ${at.parentId}, ${organizationMissing(at.parentId)},
+         ${at.extensions}, ${at.eventTs}, ${at.now}, ${at.now}`,
+        ifKeyFree ? { column: "code", entity: "organization", at: at.code } : null,
+      ),
     )
     .bind(...params);
-  return [
-    update,
-    ...(write.revives ? clearMissingFlags(db, r.id) : []),
-    ...(write.releasedKey !== null ? [releaseKey(db, "organization", write.releasedKey, r.id, r.eventTs)] : []),
-  ];
+  return [insert, ...clearMissingFlags(db, r.id)];
 }
 
 export function userWrites(
@@ -106,6 +100,14 @@ export function userWrites(
 ): D1PreparedStatement[] {
   if (write.kind === "tombstone") return [tombstone(db, "users", write.id, write.eventTs, nowMs)];
   const r = write.record;
+  if (write.kind === "update") {
+    const set = changedColumns(write, USER_COLUMNS_WRITTEN);
+    if (write.revives || r.organizationId !== write.previous.organizationId) {
+      set.push([`organization_missing = ${organizationMissing("?1")}`, [r.organizationId]]);
+    }
+    if (password.kind === "set") set.push(["password_hash = ?1", [password.hash]]);
+    return [updateRow(db, "users", write, set, nowMs), ...(write.releasedKey !== null ? [releaseKey(db, "user", write.releasedKey, r.id, r.eventTs)] : [])];
+  }
   const { at, params } = named({
     id: r.id,
     username: r.username,
@@ -123,34 +125,81 @@ export function userWrites(
     eventTs: r.eventTs,
     now: nowMs,
   });
-  if (write.kind === "insert") {
-    return [
-      db
-        .prepare(
-          insertInto(
-            "users",
-            `id, username, name, organization_id, organization_missing, disabled, first_name, middle_name, last_name,
-             mobile, email, extensions, password_hash, event_ts, created_at, updated_at`,
-            `${at.id}, ${at.username}, ${at.name}, ${at.organizationId}, ${organizationMissing(at.organizationId)},
-             ${at.disabled}, ${at.firstName}, ${at.middleName}, ${at.lastName}, ${at.mobile}, ${at.email},
-             ${at.extensions}, IIF(${at.keepPassword}, NULL, ${at.passwordHash}), ${at.eventTs}, ${at.now}, ${at.now}`,
-            ifKeyFree ? { column: "username", entity: "user", at: at.username } : null,
-          ),
-        )
-        .bind(...params),
-    ];
-  }
-  const update = db
-    .prepare(
-      `UPDATE users SET username = ${at.username}, name = ${at.name}, organization_id = ${at.organizationId},
-         organization_missing = ${organizationMissing(at.organizationId)}, disabled = ${at.disabled},
-         first_name = ${at.firstName}, middle_name = ${at.middleName}, last_name = ${at.lastName},
-         mobile = ${at.mobile}, email = ${at.email}, extensions = ${at.extensions},
-         password_hash = IIF(${at.keepPassword}, password_hash, ${at.passwordHash}),
-         event_ts = ${at.eventTs}, updated_at = ${at.now}, deleted_at = NULL, version = version + 1
-       WHERE id = ${at.id}`,
-    )
-    .bind(...params);
-  return [update, ...(write.releasedKey !== null ? [releaseKey(db, "user", write.releasedKey, r.id, r.eventTs)] : [])];
+  return [
+    db
+      .prepare(
+        insertInto(
+          "users",
+          `id, username, name, organization_id, organization_missing, disabled, first_name, middle_name, last_name,
+           mobile, email, extensions, password_hash, event_ts, created_at, updated_at`,
+          `${at.id}, ${at.username}, ${at.name}, ${at.organizationId}, ${organizationMissing(at.organizationId)},
+           ${at.disabled}, ${at.firstName}, ${at.middleName}, ${at.lastName}, ${at.mobile}, ${at.email},
+           ${at.extensions}, IIF(${at.keepPassword}, NULL, ${at.passwordHash}), ${at.eventTs}, ${at.now}, ${at.now}`,
+          ifKeyFree ? { column: "username", entity: "user", at: at.username } : null,
+        ),
+      )
+      .bind(...params),
+  ];
 }
 
+/** A record field as the column it is written to, and the value written. */
+type ColumnOf<R> = [column: string, value: (record: R) => BindValue];
+
+const ORG_COLUMNS_WRITTEN: Array<ColumnOf<OrgRecord>> = [
+  ["code", (r) => r.code],
+  ["name", (r) => r.name],
+  ["parent_id", (r) => r.parentId],
+  ["extensions", (r) => JSON.stringify(r.extensions)],
+];
+
+const USER_COLUMNS_WRITTEN: Array<ColumnOf<UserRecord>> = [
+  ["username", (r) => r.username],
+  ["name", (r) => r.name],
+  ["organization_id", (r) => r.organizationId],
+  ["disabled", (r) => (r.disabled ? 1 : 0)],
+  ["first_name", (r) => r.firstName],
+  ["middle_name", (r) => r.middleName],
+  ["last_name", (r) => r.lastName],
+  ["mobile", (r) => r.mobile],
+  ["email", (r) => r.email],
+  ["extensions", (r) => JSON.stringify(r.extensions)],
+];
+
+type Assignment = [sql: string, params: BindValue[]];
+
+/**
+ * `column = ?` for each column whose value differs from the row as read. Only those are set: D1 bills a
+ * write to an indexed column (code, username, parent, organization) as a row written per index entry, even
+ * when the value is the same.
+ */
+function changedColumns<R>(write: { record: R; previous: R }, columns: Array<ColumnOf<R>>): Assignment[] {
+  return columns.filter(([, value]) => value(write.record) !== value(write.previous)).map(([column, value]) => [`${column} = ?1`, [value(write.record)]]);
+}
+
+/**
+ * The update of an existing row: the changed columns, and the bookkeeping every write makes. Each assignment
+ * numbers its own parameters from ?1; they are renumbered here, in order.
+ */
+function updateRow<R extends { id: string; eventTs: number }>(
+  db: DirectoryDb,
+  table: "organizations" | "users",
+  write: { record: R; revives: boolean },
+  set: Assignment[],
+  nowMs: number,
+): D1PreparedStatement {
+  const assignments: Assignment[] = [
+    ...set,
+    ["event_ts = ?1", [write.record.eventTs]],
+    ["updated_at = ?1", [nowMs]],
+    ["version = version + 1", []],
+    ...(write.revives ? ([["deleted_at = NULL", []]] as Assignment[]) : []),
+  ];
+  const params: BindValue[] = [];
+  const sql = assignments.map(([text, values]) => {
+    const base = params.length;
+    params.push(...values);
+    return text.replace(/\?([0-9]+)/g, (_, n: string) => `?${base + Number(n)}`);
+  });
+  params.push(write.record.id);
+  return db.prepare(`UPDATE ${table} SET ${sql.join(", ")} WHERE id = ?${params.length}`).bind(...params);
+}

@@ -37,8 +37,11 @@ export async function trimDeliveries(
 ): Promise<TrimResult> {
   if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new RangeError("retentionDays must be a positive integer");
   const cutoffMs = nowMs - retentionDays * DAY_MS;
+  // Never the newest row: a new audit row's id is the largest plus one, so keeping it keeps ids (the change
+  // feed's cursors) from ever being reused, even after a quiet month.
   const statement = db.prepare(
-    "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE received_at < ? ORDER BY id LIMIT ?)",
+    `DELETE FROM deliveries WHERE id IN (
+       SELECT id FROM deliveries WHERE received_at < ? AND id < (SELECT max(id) FROM deliveries) ORDER BY id LIMIT ?)`,
   );
   let deleted = 0;
   let chunks = 0;
