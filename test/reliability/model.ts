@@ -1,6 +1,7 @@
 // The directory's own rules (src/directory/rules.ts, pure) over an in-memory store instead of D1: the same
 // reads and the same decisions as src/directory/apply-event.ts, so a property can run a thousand event
-// streams in a second. The Worker runs of the same properties check that D1 behaves like this.
+// streams in a second. The Worker runs of the same properties check that D1 behaves like this. There is no
+// replay guard here: every event, a duplicate included, goes through the rules.
 import {
   decideCreateOrganization,
   decideCreateUser,
@@ -20,7 +21,8 @@ import type { DirectoryEvent } from "../../src/protocol/events";
 export class MemoryDirectory {
   readonly orgs = new Map<string, OrgRecord>();
   readonly users = new Map<string, UserRecord>();
-  private readonly released = new Map<string, ReleasedKey>();
+  /** Keys given up by renames, as the released_keys table holds them. */
+  readonly released = new Map<string, ReleasedKey>();
   private seq = 0;
 
   private fresh(prefix: "org" | "usr"): string {
@@ -131,6 +133,14 @@ export class MemoryDirectory {
         return d.outcome;
       }
     }
+  }
+
+  /**
+   * Everything the store holds, bookkeeping (event timestamps, tombstones, released keys) included, as one
+   * text: equal before and after an event means the event changed nothing.
+   */
+  dump(): string {
+    return JSON.stringify([[...this.orgs], [...this.users], [...this.released]]);
   }
 
   /** The live entities, in the shape `keyed()` reads. */
