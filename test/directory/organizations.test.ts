@@ -231,6 +231,19 @@ describe("DELETE_ORGANIZATION", () => {
     expect(await liveOrg(id)).toMatchObject({ name: "Kept too" });
   });
 
+  it("a newer delete of a tombstone moves its time forward: a create older than that delete stays ignored", async () => {
+    const t = nextTimestamp() + 10;
+    const { id } = await send("CREATE_ORGANIZATION", { code: "late-create", name: "Late" }, { timestamp: t + 1 });
+    await send("DELETE_ORGANIZATION", { id }, { timestamp: t + 2 });
+    expect(await send("DELETE_ORGANIZATION", { id }, { timestamp: t + 4 })).toMatchObject({ code: "200", message: "already deleted" });
+    expect(await send("CREATE_ORGANIZATION", { code: "late-create", name: "Late" }, { timestamp: t + 3 })).toMatchObject({
+      code: "200",
+      message: "already applied",
+      id,
+    });
+    expect(await orgRow(id)).toMatchObject({ deleted_at: expect.any(Number), event_ts: t + 4 });
+  });
+
   it("flags rows pointing to a deleted organization and clears the flags when it is revived", async () => {
     const id = await createOrg("flag-parent", "Parent");
     await send("DELETE_ORGANIZATION", { id });

@@ -219,4 +219,20 @@ describe("DELETE_USER", () => {
     expect(await send("DELETE_USER", { id }, { timestamp: ts - 1 })).toMatchObject({ code: "200", message: "already applied" });
     expect(await liveUser(id)).toMatchObject({ name: "Nina Updated" });
   });
+
+  // Found by the stream properties: "already deleted" was answered before the timestamp was looked at, so a
+  // newer delete of a tombstone left its time as it was, and a create older than that delete (OneAccess
+  // retrying a failed create after the delete went through) revived the user.
+  it("a newer delete of a tombstone moves its time forward: a create older than that delete stays ignored", async () => {
+    const t = nextTimestamp() + 10;
+    const { id } = await send("CREATE_USER", { username: "olga", name: "Olga" }, { timestamp: t + 1 });
+    await send("DELETE_USER", { id }, { timestamp: t + 2 });
+    expect(await send("DELETE_USER", { id }, { timestamp: t + 4 })).toMatchObject({ code: "200", message: "already deleted" });
+    const late = await send("CREATE_USER", { username: "olga", name: "Olga" }, { timestamp: t + 3 });
+    expect(late).toMatchObject({ code: "200", message: "already applied", id });
+    expect(await userRow(id)).toMatchObject({ deleted_at: expect.any(Number), event_ts: t + 4 });
+    // An older delete of the tombstone changes nothing.
+    expect(await send("DELETE_USER", { id }, { timestamp: t + 3 })).toMatchObject({ code: "200", message: "already deleted" });
+    expect(await userRow(id)).toMatchObject({ event_ts: t + 4 });
+  });
 });
