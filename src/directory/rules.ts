@@ -53,7 +53,9 @@ export type Write<R> =
    * tombstone and becomes live again under the same id. `releasedKey`: the code or username a rename gave up.
    */
   | { kind: "update"; record: R; previous: R; revives: boolean; releasedKey: string | null }
-  | { kind: "tombstone"; id: string; eventTs: number };
+  | { kind: "tombstone"; id: string; eventTs: number }
+  /** A newer delete of a tombstone: only its event time moves, so an older create cannot revive it. */
+  | { kind: "retime"; id: string; eventTs: number };
 
 export interface Decision<R> {
   outcome: ApplyOutcome;
@@ -177,6 +179,15 @@ export function needsCycleCheck(existing: OrgRecord, parentId: string): boolean 
   return parentId !== existing.id && parentId !== existing.parentId;
 }
 
+/**
+ * A delete of a tombstone changes nothing visible, but a newer one moves the tombstone's event time: the
+ * newest event about the entity is this delete, and a create older than it must not revive the entity.
+ */
+function deletedAgain<R>(id: string, existing: { eventTs: number }, eventTs: number): Decision<R> {
+  const outcome = withoutData(id, MESSAGES.alreadyDeleted);
+  return eventTs > existing.eventTs ? { outcome, write: { kind: "retime", id, eventTs } } : unchanged(outcome);
+}
+
 // --- organizations ---------------------------------------------------------------------------------
 
 export function decideCreateOrganization(
@@ -236,7 +247,7 @@ export function decideDeleteOrganization(
 ): Decision<OrgRecord> {
   const { existing } = facts;
   if (!existing) return unchanged(withoutData(id, MESSAGES.nothingToDelete));
-  if (existing.deletedAt !== null) return unchanged(withoutData(id, MESSAGES.alreadyDeleted));
+  if (existing.deletedAt !== null) return deletedAgain(id, existing, eventTs);
   if (isStale(existing, eventTs)) return unchanged(withoutData(id, MESSAGES.stale));
   if (facts.liveChildren > 0 || facts.liveMembers > 0) {
     return refused("400", deleteRefusalMessage(facts.liveChildren, facts.liveMembers), id);
@@ -318,7 +329,7 @@ export function decideUpdateUser(
 
 export function decideDeleteUser(id: string, existing: UserRecord | null, eventTs: number): Decision<UserRecord> {
   if (!existing) return unchanged(withoutData(id, MESSAGES.nothingToDelete));
-  if (existing.deletedAt !== null) return unchanged(withoutData(id, MESSAGES.alreadyDeleted));
+  if (existing.deletedAt !== null) return deletedAgain(id, existing, eventTs);
   if (isStale(existing, eventTs)) return unchanged(withoutData(id, MESSAGES.stale));
   return { outcome: withoutData(id), write: { kind: "tombstone", id, eventTs } };
 }

@@ -37,6 +37,11 @@ function releaseKey(db: DirectoryDb, entity: KeyedEntity, key: string, entityId:
     .bind(entity, key, entityId, eventTs);
 }
 
+/** A tombstone's event time moved forward (rules.ts, `retime`): nothing else about the row changes. */
+function retime(db: DirectoryDb, table: "organizations" | "users", id: string, eventTs: number) {
+  return db.prepare(`UPDATE ${table} SET event_ts = ?2, version = version + 1 WHERE id = ?1`).bind(id, eventTs);
+}
+
 function tombstone(db: DirectoryDb, table: "organizations" | "users", id: string, eventTs: number, nowMs: number) {
   return db
     .prepare(`UPDATE ${table} SET deleted_at = ?3, updated_at = ?3, event_ts = ?2, version = version + 1 WHERE id = ?1`)
@@ -58,6 +63,7 @@ function insertInto(table: "organizations" | "users", columns: string, values: s
 
 export function organizationWrites(db: DirectoryDb, write: Write<OrgRecord>, nowMs: number, ifKeyFree = false): D1PreparedStatement[] {
   if (write.kind === "tombstone") return [tombstone(db, "organizations", write.id, write.eventTs, nowMs)];
+  if (write.kind === "retime") return [retime(db, "organizations", write.id, write.eventTs)];
   const r = write.record;
   if (write.kind === "update") {
     const set = changedColumns(write, ORG_COLUMNS_WRITTEN);
@@ -99,6 +105,7 @@ export function userWrites(
   ifKeyFree = false,
 ): D1PreparedStatement[] {
   if (write.kind === "tombstone") return [tombstone(db, "users", write.id, write.eventTs, nowMs)];
+  if (write.kind === "retime") return [retime(db, "users", write.id, write.eventTs)];
   const r = write.record;
   if (write.kind === "update") {
     const set = changedColumns(write, USER_COLUMNS_WRITTEN);

@@ -233,7 +233,7 @@ describe("DELETE_ORGANIZATION", () => {
 
   it("a newer delete of a tombstone moves its time forward: a create older than that delete stays ignored", async () => {
     const t = nextTimestamp() + 10;
-    const { id } = await send("CREATE_ORGANIZATION", { code: "late-create", name: "Late" }, { timestamp: t + 1 });
+    const id = (await send("CREATE_ORGANIZATION", { code: "late-create", name: "Late" }, { timestamp: t + 1 })).id!;
     await send("DELETE_ORGANIZATION", { id }, { timestamp: t + 2 });
     expect(await send("DELETE_ORGANIZATION", { id }, { timestamp: t + 4 })).toMatchObject({ code: "200", message: "already deleted" });
     expect(await send("CREATE_ORGANIZATION", { code: "late-create", name: "Late" }, { timestamp: t + 3 })).toMatchObject({

@@ -93,14 +93,21 @@ describe("small rules", () => {
     expect(passwordIntent({ type: "DELETE_USER", id: "usr_A" }, "pbkdf2")).toEqual({ kind: "keep" });
   });
 
-  it("deleting: unknown and deleted are 200 without a write; live with members is refused", () => {
+  it("deleting: unknown is 200 without a write, deleted again only moves a newer time; live with members is refused", () => {
     expect(decideDeleteOrganization("org_X", { existing: null, liveChildren: 0, liveMembers: 0 }, 1)).toMatchObject({
       outcome: { code: "200", replyData: "" },
       write: null,
     });
-    expect(
-      decideDeleteOrganization("org_A", { existing: org({ deletedAt: 5 }), liveChildren: 0, liveMembers: 0 }, 200).write,
-    ).toBeNull();
+    const tombstone = org({ deletedAt: 5, eventTs: 100 });
+    expect(decideDeleteOrganization("org_A", { existing: tombstone, liveChildren: 0, liveMembers: 0 }, 100)).toMatchObject({
+      outcome: { code: "200", message: "already deleted" },
+      write: null,
+    });
+    expect(decideDeleteOrganization("org_A", { existing: tombstone, liveChildren: 0, liveMembers: 0 }, 99).write).toBeNull();
+    expect(decideDeleteOrganization("org_A", { existing: tombstone, liveChildren: 0, liveMembers: 0 }, 101)).toMatchObject({
+      outcome: { code: "200", message: "already deleted" },
+      write: { kind: "retime", id: "org_A", eventTs: 101 },
+    });
     expect(decideDeleteOrganization("org_A", { existing: org(), liveChildren: 0, liveMembers: 2 }, 200)).toMatchObject({
       outcome: { code: "400", message: "organization has 0 child organizations and 2 members" },
       write: null,

@@ -225,7 +225,7 @@ describe("DELETE_USER", () => {
   // retrying a failed create after the delete went through) revived the user.
   it("a newer delete of a tombstone moves its time forward: a create older than that delete stays ignored", async () => {
     const t = nextTimestamp() + 10;
-    const { id } = await send("CREATE_USER", { username: "olga", name: "Olga" }, { timestamp: t + 1 });
+    const id = (await send("CREATE_USER", { username: "olga", name: "Olga" }, { timestamp: t + 1 })).id!;
     await send("DELETE_USER", { id }, { timestamp: t + 2 });
     expect(await send("DELETE_USER", { id }, { timestamp: t + 4 })).toMatchObject({ code: "200", message: "already deleted" });
     const late = await send("CREATE_USER", { username: "olga", name: "Olga" }, { timestamp: t + 3 });

@@ -65,9 +65,9 @@ export class MemoryDirectory {
 
   private writeOrg(write: Write<OrgRecord> | null, ts: number) {
     if (!write) return;
-    if (write.kind === "tombstone") {
+    if (write.kind === "tombstone" || write.kind === "retime") {
       const o = this.orgs.get(write.id)!;
-      this.orgs.set(write.id, { ...o, eventTs: write.eventTs, deletedAt: ts });
+      this.orgs.set(write.id, { ...o, eventTs: write.eventTs, deletedAt: write.kind === "retime" ? o.deletedAt : ts });
       return;
     }
     this.orgs.set(write.record.id, structuredClone(write.record));
@@ -76,9 +76,9 @@ export class MemoryDirectory {
 
   private writeUser(write: Write<UserRecord> | null, ts: number) {
     if (!write) return;
-    if (write.kind === "tombstone") {
+    if (write.kind === "tombstone" || write.kind === "retime") {
       const u = this.users.get(write.id)!;
-      this.users.set(write.id, { ...u, eventTs: write.eventTs, deletedAt: ts });
+      this.users.set(write.id, { ...u, eventTs: write.eventTs, deletedAt: write.kind === "retime" ? u.deletedAt : ts });
       return;
     }
     this.users.set(write.record.id, structuredClone(write.record));

@@ -263,6 +263,12 @@ export class Reference {
     return d.outcome;
   }
 
+  /** A delete of a tombstone: "already deleted"; a newer one moves the tombstone's time (nothing else). */
+  private deletedAgain(existing: { ts: number }, ts: number, retime: () => void): Decision {
+    const newer = ts > existing.ts;
+    return { outcome: { code: "200", replyHandle: null, effect: "already-deleted", changed: newer, notes: {} }, commit: newer ? retime : () => {} };
+  }
+
   private decideOrg(e: Stamp & OrgEvent): Decision {
     const none = () => {};
     const answer = (code: Outcome["code"], replyHandle: string | null, effect: Effect, extra: Partial<Outcome> = {}): Decision => ({
@@ -298,7 +304,8 @@ export class Reference {
       case "delete": {
         const existing = this.orgs.get(e.handle);
         if (!existing) return answer("200", null, "nothing-to-delete");
-        if (existing.deleted) return answer("200", null, "already-deleted");
+        // A newer delete of a tombstone moves its time: an older create must not revive it.
+        if (existing.deleted) return this.deletedAgain(existing, e.ts, () => this.orgs.set(e.handle, { ...existing, ts: e.ts }));
         if (e.ts < existing.ts) return answer("200", null, "stale");
         const counts = { children: this.liveChildren(e.handle), members: this.liveMembers(e.handle) };
         if (counts.children > 0 || counts.members > 0) return answer("400", null, "not-empty", { counts });
@@ -390,7 +397,7 @@ export class Reference {
       case "delete": {
         const existing = this.users.get(e.handle);
         if (!existing) return answer("200", null, "nothing-to-delete");
-        if (existing.deleted) return answer("200", null, "already-deleted");
+        if (existing.deleted) return this.deletedAgain(existing, e.ts, () => this.users.set(e.handle, { ...existing, ts: e.ts }));
         if (e.ts < existing.ts) return answer("200", null, "stale");
         return {
           outcome: { code: "200", replyHandle: null, effect: "deleted", changed: true, notes: {} },
