@@ -1,5 +1,5 @@
 // The directory's own rules (src/directory/rules.ts, pure) over an in-memory store instead of D1: the same
-// reads and the same decisions as src/directory/apply-event.ts, so a property can run a thousand event
+// reads and the same decisions as src/directory/apply.ts, so a property can run a thousand event
 // streams in a second. The Worker runs of the same properties check that D1 behaves like this. There is no
 // replay guard here: every event, a duplicate included, goes through the rules.
 import {
