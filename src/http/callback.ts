@@ -5,6 +5,7 @@
 import { Hono, type Context } from "hono";
 import type { Config } from "../config";
 import { errorName } from "../errors";
+import type { Cost } from "../ingest/cost";
 import { ingest } from "../ingest/ingest";
 import type { LedgerOutcome } from "../ingest/types";
 import { authenticateEnvelope, checkBearer, openEnvelope, sealReply, type SealContext } from "../protocol/callback";
@@ -56,6 +57,7 @@ async function handle(call: CallbackCall) {
   try {
     const ingested = await ingest(c.env.EVENT_LEDGER, config, { replayKey, envelope, opened, receivedAtMs: call.started });
     call.shard = ingested.shard;
+    call.cost = ingested.outcome.cost;
     outcome = ingested.outcome;
   } catch (e) {
     return call.refuse({ kind: "internal", reason: `event ledger unreachable: ${errorName(e)}` });
@@ -77,6 +79,7 @@ const PREVIOUS_NAMES = ["ONEACCESS_BEARER_TOKEN", "ONEACCESS_SIGNING_KEY", "ONEA
 class CallbackCall {
   readonly started = Date.now();
   shard: number | null = null;
+  cost: Cost | null = null;
   private eventType: string | null = null;
   private keyIndexes: { bearer: number; signing: number } | null = null;
 
@@ -123,10 +126,17 @@ class CallbackCall {
     return this.c.json(body, Number(body.code) as 200, headers);
   }
 
-  private log(line: Omit<CallbackLogLine, "eventType" | "durationMs" | "shard" | "previousKeys">, seal?: SealContext): void {
+  private log(line: Omit<CallbackLogLine, "eventType" | "durationMs" | "shard" | "previousKeys" | "cost">, seal?: SealContext): void {
     const config = this.c.get("config") as Config | undefined;
     logCallback(
-      { eventType: this.eventType, ...line, shard: this.shard, durationMs: Date.now() - this.started, previousKeys: this.previousKeysUsed(seal) },
+      {
+        eventType: this.eventType,
+        ...line,
+        shard: this.shard,
+        durationMs: Date.now() - this.started,
+        previousKeys: this.previousKeysUsed(seal),
+        ...(this.cost ? { cost: this.cost } : {}),
+      },
       config?.logLevel,
     );
   }

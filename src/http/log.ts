@@ -1,5 +1,6 @@
 // One structured line per callback. Only fixed fields: never a key, token, password or payload.
 import { LOG_LEVELS, type LogLevel } from "../config";
+import type { Cost } from "../ingest/cost";
 
 export interface CallbackLogLine {
   /** The envelope's eventType once the envelope parsed (a known type), else null. */
@@ -18,6 +19,8 @@ export interface CallbackLogLine {
   previousKeys?: string[];
   /** A refused payload leaves an audit row once per replay key: written now, or already there. */
   audit?: "written" | "already";
+  /** What the request cost in storage (D1 statements and rows, the event ledger's rows), once it was ingested. */
+  cost?: Cost;
 }
 
 /**

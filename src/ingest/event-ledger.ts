@@ -11,6 +11,7 @@ import { auditRecord, insertAudit } from "../directory/audit";
 import { resolvePassword } from "../directory/passwords";
 import { MESSAGES, type ApplyOutcome } from "../directory/rules";
 import { errorName } from "../errors";
+import { metered, NO_COST, type Cost } from "./cost";
 import type { LedgerOutcome, LedgerRequest, StoredReply, Work } from "./types";
 
 /** Most rows one alarm run deletes; if more are expired, the alarm re-arms at once to continue. */
@@ -75,7 +76,7 @@ export class EventLedger extends DurableObject<Env> {
     const running = this.inFlight.get(recordKey);
     if (running) return asDuplicate(await running);
     const stored = this.storedReply(recordKey);
-    if (stored) return { state: "duplicate", reply: stored };
+    if (stored) return { state: "duplicate", reply: stored, cost: { ...NO_COST } };
     const run = this.run(recordKey, request);
     this.inFlight.set(recordKey, run);
     // --- end of atomic section -----------------------------------------------------------------------------
@@ -87,25 +88,26 @@ export class EventLedger extends DurableObject<Env> {
   }
 
   private async run(recordKey: string, request: LedgerRequest): Promise<LedgerOutcome> {
+    const cost: Cost = { ...NO_COST };
     let outcome: ApplyOutcome;
     try {
-      outcome = await this.perform(request);
+      outcome = await this.perform(request, cost);
     } catch (e) {
-      return { state: "failed", error: errorName(e) };
+      return { state: "failed", error: errorName(e), cost };
     }
     const reply: StoredReply = { code: outcome.code, message: outcome.message, plaintext: outcome.replyData };
     try {
-      await this.record(recordKey, reply, request.ttlMs);
+      cost.storeRowsWritten += await this.record(recordKey, reply, request.ttlMs);
     } catch (e) {
-      return { state: "failed", error: errorName(e) };
+      return { state: "failed", error: errorName(e), cost };
     }
-    return { state: "done", reply, entityId: outcome.entityId };
+    return { state: "done", reply, entityId: outcome.entityId, cost };
   }
 
   /** The directory binding is read on each call (tests swap it to inject D1 faults). */
-  private async perform(request: LedgerRequest): Promise<ApplyOutcome> {
+  private async perform(request: LedgerRequest, cost: Cost): Promise<ApplyOutcome> {
     const { work, nonce, receivedAtMs } = request;
-    const db = this.env.DB;
+    const db = metered(this.env.DB, cost);
     const now = this.clock;
     if (work.kind === "apply") {
       // Hashed here, after the key was found new: an exact duplicate never pays for a hash.
@@ -118,11 +120,11 @@ export class EventLedger extends DurableObject<Env> {
     return outcome;
   }
 
-  /** Records the reply of a key; an expired record of the same key not purged yet is replaced. */
-  private async record(recordKey: string, reply: StoredReply, ttlMs: number): Promise<void> {
+  /** Records the reply of a key (an expired record of the same key not purged yet is replaced); returns the rows written. */
+  private async record(recordKey: string, reply: StoredReply, ttlMs: number): Promise<number> {
     const now = this.clock();
     const expiresAt = now + Math.ceil(ttlMs);
-    this.sql.exec(
+    const cursor = this.sql.exec(
       `INSERT INTO replies (key, code, message, plaintext, expires_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET code = excluded.code, message = excluded.message,
          plaintext = excluded.plaintext, expires_at = excluded.expires_at`,
@@ -132,6 +134,7 @@ export class EventLedger extends DurableObject<Env> {
       reply.plaintext,
       expiresAt,
     );
+    cursor.toArray();
     // An alarm that should have run long ago is presumed lost (every retry of it failed): arm a new one.
     const lost = this.alarmAt !== null && this.alarmAt < now - PURGE_INTERVAL_MS;
     if (this.alarmAt === null || lost) {
@@ -139,6 +142,7 @@ export class EventLedger extends DurableObject<Env> {
       this.alarmAt = at;
       await this.ctx.storage.setAlarm(at);
     }
+    return cursor.rowsWritten;
   }
 
   private storedReply(recordKey: string): StoredReply | null {
@@ -155,7 +159,8 @@ export class EventLedger extends DurableObject<Env> {
    */
   override async alarm(): Promise<void> {
     const now = this.clock();
-    const purged = this.purge(now, ALARM_PURGE_MAX);
+    const { purged, rowsWritten } = this.purge(now, ALARM_PURGE_MAX);
+    if (purged > 0) console.log(JSON.stringify({ msg: "ledger purge", purged, storeRowsWritten: rowsWritten }));
     let next: number | null;
     if (purged >= ALARM_PURGE_MAX) {
       next = now;
@@ -173,15 +178,15 @@ export class EventLedger extends DurableObject<Env> {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM replies").one().n;
   }
 
-  /** Deletes up to `limit` expired rows, oldest first; returns how many. */
-  private purge(now: number, limit: number): number {
-    return this.sql
-      .exec(
-        "DELETE FROM replies WHERE key IN (SELECT key FROM replies WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING 1",
-        now,
-        limit,
-      )
-      .toArray().length;
+  /** Deletes up to `limit` expired rows, oldest first; returns how many, and the rows that wrote. */
+  private purge(now: number, limit: number): { purged: number; rowsWritten: number } {
+    const cursor = this.sql.exec(
+      "DELETE FROM replies WHERE key IN (SELECT key FROM replies WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING 1",
+      now,
+      limit,
+    );
+    const purged = cursor.toArray().length;
+    return { purged, rowsWritten: cursor.rowsWritten };
   }
 }
 
@@ -192,9 +197,9 @@ function auditOnlyOutcome(work: Exclude<Work, { kind: "apply" }>): ApplyOutcome 
     : { code: "400", message: work.message, replyData: "", entityId: null };
 }
 
-/** What a copy that arrived while its original was being worked on answers. */
+/** What a copy that arrived while its original was being worked on answers (its cost is the original's). */
 function asDuplicate(outcome: LedgerOutcome): LedgerOutcome {
-  return outcome.state === "done" ? { state: "duplicate", reply: outcome.reply } : outcome;
+  return outcome.state === "done" ? { state: "duplicate", reply: outcome.reply, cost: { ...NO_COST } } : { ...outcome, cost: { ...NO_COST } };
 }
 
 function checkRequest(request: LedgerRequest): void {

@@ -1,5 +1,6 @@
 // What the ingest facade hands the event ledger, and what the ledger answers.
 import type { PasswordIntent } from "../directory/passwords";
+import type { Cost } from "./cost";
 import type { EventType } from "../protocol/envelope";
 import type { DirectoryEvent } from "../protocol/events";
 
@@ -33,10 +34,14 @@ export type Work =
    */
   | { kind: "refuse"; eventType: EventType; message: string };
 
-export type LedgerOutcome =
+export type LedgerOutcome = (
   /** First sight of this key: the work is done and its reply recorded. */
   | { state: "done"; reply: StoredReply; entityId: string | null }
   /** The same signed request was already answered (or is being answered right now): its reply, nothing done. */
   | { state: "duplicate"; reply: StoredReply }
   /** The work or the recording of its reply failed (`error`: the error's class name): nothing is recorded. */
-  | { state: "failed"; error: string };
+  | { state: "failed"; error: string }
+) & {
+  /** What this call cost in storage (a copy that waited for its original: nothing of its own). */
+  cost: Cost;
+};
