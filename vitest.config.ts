@@ -39,6 +39,8 @@ export default defineConfig(async () => {
         main: "./src/index.ts",
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
+          // A second database, for the upgrade test: it starts empty and is migrated one step at a time.
+          d1Databases: { UPGRADE_DB: "upgrade-db" },
           bindings: {
             ...committedVars(),
             LOCAL_DEV: "",

@@ -45,6 +45,8 @@ export interface Vectors {
 /** The Worker's Env plus the bindings only tests get (vitest.config.ts). */
 export type TestEnv = Env & {
   TEST_MIGRATIONS: D1Migration[];
+  /** An empty database of its own (test/upgrade.test.ts migrates it step by step). */
+  UPGRADE_DB: D1Database;
   VECTORS: Vectors;
   DEV_VARS_EXAMPLE: string;
   /** Every .ts / .tsx file under src/, sim/, emulator/ and bench/, by path (test/architecture.test.ts). */
