@@ -10,7 +10,8 @@
 // - The shortcut, for a create of a key nobody holds (most events of a full sync): its insert and audit row
 //   go first, guarded by the facts under which the rules insert; when they do not hold, nothing is written
 //   and the event takes the path. In production it saves one D1 round trip per new entity.
-import { auditRecord, insertAudit, type AuditRecord, type DirectoryDb } from "./audit";
+import { auditRecord, insertAudit, type AuditRecord, type ChangeRecord, type DirectoryDb } from "./audit";
+import { organizationChange, userChange } from "./changes";
 import { newId } from "./ids";
 import type { PasswordWrite } from "./passwords";
 import { DirectoryReader, isSnapshotChanged } from "./reader";
@@ -61,10 +62,10 @@ export async function applyEvent(db: DirectoryDb, event: DirectoryEvent, ctx: Ap
     const reader = new DirectoryReader(db);
     const decide = plan(db, reader, event, ctx);
     await reader.run();
-    const { outcome, writes } = decide();
+    const { outcome, writes, change } = decide();
     const check = reader.snapshotCheck();
     try {
-      await db.batch([...(check ? [check] : []), ...writes, insertAudit(db, audit(event, ctx, outcome))]);
+      await db.batch([...(check ? [check] : []), ...writes, insertAudit(db, audit(event, ctx, outcome), change ?? undefined)]);
       return outcome;
     } catch (e) {
       if (!isSnapshotChanged(e)) throw e;
@@ -82,6 +83,8 @@ function audit(event: DirectoryEvent, ctx: ApplyContext, outcome: ApplyOutcome):
 interface Decided {
   outcome: ApplyOutcome;
   writes: D1PreparedStatement[];
+  /** What the write changed, for the audit row to be its change record; null when nothing visible changed. */
+  change: ChangeRecord | null;
 }
 
 /**
@@ -104,7 +107,7 @@ function plan(db: DirectoryDb, reader: DirectoryReader, event: DirectoryEvent, c
         // Giving an existing organization this parent must not make it its own ancestor.
         const parentIsDescendant = e !== null && parentId !== null && needsCycleCheck(e, parentId) && chain!.value !== 0;
         const d = decideCreateOrganization(event.org, { existing: e, released: released.value, parentIsDescendant }, ts, newId("org"));
-        return { outcome: d.outcome, writes: d.write ? organizationWrites(db, d.write, now) : [] };
+        return { outcome: d.outcome, writes: d.write ? organizationWrites(db, d.write, now) : [], change: d.write ? organizationChange(d.write, ts) : null };
       };
     }
     case "UPDATE_ORGANIZATION": {
@@ -117,7 +120,7 @@ function plan(db: DirectoryDb, reader: DirectoryReader, event: DirectoryEvent, c
         const codeHolder = e && e.code !== event.org.code ? holder.value : null;
         const cycle = e !== null && typeof parentId === "string" && needsCycleCheck(e, parentId) && chain!.value !== 0;
         const d = decideUpdateOrganization(event.id, event.org, { existing: e, codeHolder, parentIsDescendant: cycle }, ts);
-        return { outcome: d.outcome, writes: d.write ? organizationWrites(db, d.write, now) : [] };
+        return { outcome: d.outcome, writes: d.write ? organizationWrites(db, d.write, now) : [], change: d.write ? organizationChange(d.write, ts) : null };
       };
     }
     case "DELETE_ORGANIZATION": {
@@ -129,7 +132,7 @@ function plan(db: DirectoryDb, reader: DirectoryReader, event: DirectoryEvent, c
         const live = e !== null && e.deletedAt === null;
         const facts = { existing: e, liveChildren: live ? children.value : 0, liveMembers: live ? members.value : 0 };
         const d = decideDeleteOrganization(event.id, facts, ts);
-        return { outcome: d.outcome, writes: d.write ? organizationWrites(db, d.write, now) : [] };
+        return { outcome: d.outcome, writes: d.write ? organizationWrites(db, d.write, now) : [], change: d.write ? organizationChange(d.write, ts) : null };
       };
     }
     case "CREATE_USER": {
@@ -138,7 +141,7 @@ function plan(db: DirectoryDb, reader: DirectoryReader, event: DirectoryEvent, c
       return () => {
         const facts = { existing: existing.value, released: released.value, hashesPassword };
         const d = decideCreateUser(event.username, event.user, facts, ts, newId("usr"));
-        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, ctx.password, now) : [] };
+        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, ctx.password, now) : [], change: d.write ? userChange(d.write, ts) : null };
       };
     }
     case "UPDATE_USER": {
@@ -148,14 +151,14 @@ function plan(db: DirectoryDb, reader: DirectoryReader, event: DirectoryEvent, c
         const e = existing.value;
         const usernameHolder = e && e.username !== event.username ? holder.value : null;
         const d = decideUpdateUser(event.id, event.username, event.user, { existing: e, usernameHolder, hashesPassword }, ts);
-        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, ctx.password, now) : [] };
+        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, ctx.password, now) : [], change: d.write ? userChange(d.write, ts) : null };
       };
     }
     case "DELETE_USER": {
       const existing = reader.user("id", event.id);
       return () => {
         const d = decideDeleteUser(event.id, existing.value, ts);
-        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, { kind: "keep" }, now) : [] };
+        return { outcome: d.outcome, writes: d.write ? userWrites(db, d.write, { kind: "keep" }, now) : [], change: d.write ? userChange(d.write, ts) : null };
       };
     }
   }
@@ -173,13 +176,13 @@ function createOfFreeKey(db: DirectoryDb, event: DirectoryEvent, ctx: ApplyConte
     const hashesPassword = ctx.password.kind === "set" && ctx.password.hash !== null;
     const d = decideCreateUser(event.username, event.user, { existing: null, released: null, hashesPassword }, ts, newId("usr"));
     if (d.write?.kind !== "insert") return null;
-    const row = insertAudit(db, audit(event, ctx, d.outcome), { table: "users", id: d.write.record.id });
+    const row = insertAudit(db, audit(event, ctx, d.outcome), userChange(d.write, ts)!);
     return { statements: [...userWrites(db, d.write, ctx.password, now, true), row], outcome: d.outcome };
   }
   if (event.type === "CREATE_ORGANIZATION") {
     const d = decideCreateOrganization(event.org, { existing: null, released: null, parentIsDescendant: false }, ts, newId("org"));
     if (d.write?.kind !== "insert") return null;
-    const row = insertAudit(db, audit(event, ctx, d.outcome), { table: "organizations", id: d.write.record.id });
+    const row = insertAudit(db, audit(event, ctx, d.outcome), organizationChange(d.write, ts)!);
     return { statements: [...organizationWrites(db, d.write, now, true), row], outcome: d.outcome };
   }
   return null;

@@ -88,6 +88,10 @@ export function userRecord(row: UserRow): UserRecord {
 }
 
 // --- as the read API shows a row ---------------------------------------------------------------------
+//
+// One list of fields per entity says how each column is shown (its API name and kind); the TypeScript
+// mapping (`apiUser`, `apiOrganization`) and the SQL that writes the same JSON into the change log
+// (`apiJsonSql`) are both made from it, so the two cannot drift.
 
 export interface ApiUser {
   id: string;
@@ -123,44 +127,101 @@ export interface ApiOrganization {
   deleted_at: string | null;
 }
 
+/** How a column is shown: as it is, as a boolean (0/1), as an ISO 8601 UTC time (Unix ms), or as JSON. */
+type Kind = "text" | "bool" | "time" | "json";
+type Field = readonly [api: string, column: string, kind: Kind];
+
+const USER_FIELDS: readonly Field[] = [
+  ["id", "id", "text"],
+  ["username", "username", "text"],
+  ["name", "name", "text"],
+  ["organization_id", "organization_id", "text"],
+  ["organization_missing", "organization_missing", "bool"],
+  ["disabled", "disabled", "bool"],
+  ["first_name", "first_name", "text"],
+  ["middle_name", "middle_name", "text"],
+  ["last_name", "last_name", "text"],
+  ["mobile", "mobile", "text"],
+  ["email", "email", "text"],
+  ["extensions", "extensions", "json"],
+  ["last_event_at", "event_ts", "time"],
+  ["created_at", "created_at", "time"],
+  ["updated_at", "updated_at", "time"],
+  ["deleted_at", "deleted_at", "time"],
+];
+
+const ORG_FIELDS: readonly Field[] = [
+  ["id", "id", "text"],
+  ["code", "code", "text"],
+  ["name", "name", "text"],
+  ["parent_id", "parent_id", "text"],
+  ["parent_missing", "parent_missing", "bool"],
+  ["extensions", "extensions", "json"],
+  ["last_event_at", "event_ts", "time"],
+  ["created_at", "created_at", "time"],
+  ["updated_at", "updated_at", "time"],
+  ["deleted_at", "deleted_at", "time"],
+];
+
 export function isoTime(ms: number | null): string | null {
   if (ms === null || !Number.isFinite(ms)) return null;
   const date = new Date(ms);
   return Number.isNaN(date.getTime()) ? null : date.toISOString();
 }
 
-export function apiUser(r: UserRow): ApiUser {
-  return {
-    id: r.id,
-    username: r.username,
-    name: r.name,
-    organization_id: r.organization_id,
-    organization_missing: r.organization_missing === 1,
-    disabled: r.disabled === 1,
-    first_name: r.first_name,
-    middle_name: r.middle_name,
-    last_name: r.last_name,
-    mobile: r.mobile,
-    email: r.email,
-    extensions: extensionsOf(r.extensions),
-    last_event_at: isoTime(r.event_ts),
-    created_at: isoTime(r.created_at),
-    updated_at: isoTime(r.updated_at),
-    deleted_at: isoTime(r.deleted_at),
-  };
+function shown(fields: readonly Field[], row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [api, column, kind] of fields) {
+    const v = row[column];
+    out[api] = kind === "bool" ? v === 1 : kind === "time" ? isoTime(v as number | null) : kind === "json" ? extensionsOf(v as string) : v;
+  }
+  return out;
 }
 
-export function apiOrganization(r: OrgRow): ApiOrganization {
-  return {
-    id: r.id,
-    code: r.code,
-    name: r.name,
-    parent_id: r.parent_id,
-    parent_missing: r.parent_missing === 1,
-    extensions: extensionsOf(r.extensions),
-    last_event_at: isoTime(r.event_ts),
-    created_at: isoTime(r.created_at),
-    updated_at: isoTime(r.updated_at),
-    deleted_at: isoTime(r.deleted_at),
-  };
+export function apiUser(row: UserRow): ApiUser {
+  return shown(USER_FIELDS, row as unknown as Record<string, unknown>) as unknown as ApiUser;
 }
+
+export function apiOrganization(row: OrgRow): ApiOrganization {
+  return shown(ORG_FIELDS, row as unknown as Record<string, unknown>) as unknown as ApiOrganization;
+}
+
+/** A SQL expression for the row `alias` of `table` as the read API shows it: the same JSON as apiUser / apiOrganization. */
+export function apiJsonSql(table: "users" | "organizations", alias: string): string {
+  const fields = table === "users" ? USER_FIELDS : ORG_FIELDS;
+  const value = ([, column, kind]: Field) => {
+    const c = `${alias}.${column}`;
+    switch (kind) {
+      case "text":
+        return c;
+      case "bool":
+        return `json(CASE WHEN ${c} = 1 THEN 'true' ELSE 'false' END)`;
+      case "time":
+        return `strftime('%Y-%m-%dT%H:%M:%fZ', ${c} / 1000.0, 'unixepoch')`;
+      case "json":
+        return `json(${c})`;
+    }
+  };
+  return `json_object(${fields.map((f) => `'${f[0]}', ${value(f)}`).join(", ")})`;
+}
+
+/** The API name of each record field a change can touch, for a change record's `changed` list. */
+export const USER_API_NAMES: Readonly<Record<string, string>> = {
+  username: "username",
+  name: "name",
+  organizationId: "organization_id",
+  disabled: "disabled",
+  firstName: "first_name",
+  middleName: "middle_name",
+  lastName: "last_name",
+  mobile: "mobile",
+  email: "email",
+  extensions: "extensions",
+};
+
+export const ORG_API_NAMES: Readonly<Record<string, string>> = {
+  code: "code",
+  name: "name",
+  parentId: "parent_id",
+  extensions: "extensions",
+};

@@ -5,7 +5,7 @@
 // authenticated callback leaves one audit row.
 import { describe, expect, it } from "vitest";
 import { readDirectory } from "../../src/directory/snapshot";
-import { callWorker, CALLBACK_URL, profile } from "../helpers/worker";
+import { callWorker, CALLBACK_URL, profile, testEnv } from "../helpers/worker";
 import { buildRequest, type SenderProfile } from "../sender/oneaccess-sender";
 import {
   createOrg,
@@ -296,18 +296,25 @@ describe("concurrent events for the same entities", () => {
 });
 
 describe("audit rows (deliveries)", () => {
-  it("hold time, event type, nonce, outcome, message, entity id and duration, never the payload", async () => {
-    const sent = await send("CREATE_USER", { username: "audit-user", name: "Distinctive Payload Name", email: "audit@example.com" });
+  it("hold time, event type, nonce, outcome, message, entity id and duration, never the payload; a change adds its record", async () => {
+    const sent = await send("CREATE_USER", { username: "audit-user", name: "Distinctive Payload Name", email: "audit@example.com", password: "Audit-Secret-9" });
     const { results } = await db().prepare("SELECT * FROM deliveries WHERE nonce = ?").bind(sent.envelope.nonce).all();
     expect(results).toHaveLength(1);
     const row = results[0]!;
     expect(Object.keys(row).sort()).toEqual(
-      ["code", "duration_ms", "entity_id", "event_type", "id", "message", "nonce", "received_at"].sort(),
+      ["code", "duration_ms", "entity_id", "event_type", "id", "message", "nonce", "received_at", "change_type", "changed", "entity_version", "event_at", "entity"].sort(),
     );
-    expect(row).toMatchObject({ event_type: "CREATE_USER", code: "200", message: "success", entity_id: sent.id });
+    expect(row).toMatchObject({ event_type: "CREATE_USER", code: "200", message: "success", entity_id: sent.id, change_type: "user.created", entity_version: 0 });
     expect(row.received_at).toBeGreaterThan(Date.now() - 60_000);
     expect(row.duration_ms).toBeGreaterThanOrEqual(0);
-    expect(JSON.stringify(row)).not.toMatch(/Distinctive|audit@example/);
+    // The audit columns never hold the payload; the change record holds the entity as the read API shows it
+    // (its name and email, then), and never the password or a hash of it.
+    const { entity, changed, ...audit } = row;
+    expect(JSON.stringify(audit)).not.toMatch(/Distinctive|audit@example/);
+    const shown = await callWorker(new Request(`https://receiver.test/api/v1/users/${sent.id}`, { headers: { authorization: `Bearer ${testEnv.DIRECTORY_API_TOKEN}` } }));
+    expect(JSON.parse(entity as string)).toEqual(((await shown.json()) as { data: unknown }).data);
+    expect(JSON.parse(changed as string)).toEqual(["username", "name", "disabled", "email"]);
+    expect(JSON.stringify(row)).not.toMatch(/Audit-Secret-9|pbkdf2/);
   });
 
   it("CHECK_URL leaves one row, written by its replay key's object before the echo is sent", async () => {
