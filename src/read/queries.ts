@@ -6,6 +6,7 @@
 // Reads run on a D1 session (`withSession`), so a replicated database may answer them from a replica.
 import { apiOrganization, apiUser, isoTime, ORG_COLUMNS, USER_COLUMNS, type ApiOrganization, type ApiUser, type OrgRow, type UserRow } from "../directory/rows";
 import type { CursorKey } from "./cursor";
+import { containsPattern } from "./like";
 
 export type { ApiOrganization, ApiUser } from "../directory/rows";
 
@@ -42,11 +43,6 @@ function apiDelivery(r: DeliveryRow): ApiDelivery {
 }
 
 // --- building statements ------------------------------------------------------------------------------
-
-/** `%text%` for LIKE, with the escape character and both wildcards escaped (used with `ESCAPE '\'`). */
-export function containsPattern(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
-}
 
 /** Fixed SQL fragments joined with AND; values are only ever pushed to `params`. */
 class Where {
