@@ -219,20 +219,27 @@ export interface DirectoryCounts {
   deliveries_failed: number;
 }
 
+/**
+ * One pass over each table (conditional counts), not one query per counter: nearly every counter needs a
+ * full scan anyway, so each row is read once instead of up to five times (D1 bills rows read).
+ */
 export async function directoryCounts(db: Reader): Promise<DirectoryCounts> {
   const row = await db
     .prepare(
-      `SELECT
-         (SELECT count(*) FROM organizations WHERE deleted_at IS NULL) AS organizations,
-         (SELECT count(*) FROM organizations WHERE deleted_at IS NOT NULL) AS organizations_deleted,
-         (SELECT count(*) FROM organizations WHERE deleted_at IS NULL AND parent_missing = 1) AS organizations_parent_missing,
-         (SELECT count(*) FROM users WHERE deleted_at IS NULL) AS users,
-         (SELECT count(*) FROM users WHERE deleted_at IS NULL AND disabled = 1) AS users_disabled,
-         (SELECT count(*) FROM users WHERE deleted_at IS NOT NULL) AS users_deleted,
-         (SELECT count(*) FROM users WHERE deleted_at IS NULL AND organization_id IS NULL) AS users_without_organization,
-         (SELECT count(*) FROM users WHERE deleted_at IS NULL AND organization_missing = 1) AS users_organization_missing,
-         (SELECT count(*) FROM deliveries) AS deliveries,
-         (SELECT count(*) FROM deliveries WHERE code <> '200') AS deliveries_failed`,
+      `SELECT o.*, u.*, d.* FROM
+         (SELECT
+            count(CASE WHEN deleted_at IS NULL THEN 1 END) AS organizations,
+            count(CASE WHEN deleted_at IS NOT NULL THEN 1 END) AS organizations_deleted,
+            count(CASE WHEN deleted_at IS NULL AND parent_missing = 1 THEN 1 END) AS organizations_parent_missing
+          FROM organizations) AS o,
+         (SELECT
+            count(CASE WHEN deleted_at IS NULL THEN 1 END) AS users,
+            count(CASE WHEN deleted_at IS NULL AND disabled = 1 THEN 1 END) AS users_disabled,
+            count(CASE WHEN deleted_at IS NOT NULL THEN 1 END) AS users_deleted,
+            count(CASE WHEN deleted_at IS NULL AND organization_id IS NULL THEN 1 END) AS users_without_organization,
+            count(CASE WHEN deleted_at IS NULL AND organization_missing = 1 THEN 1 END) AS users_organization_missing
+          FROM users) AS u,
+         (SELECT count(*) AS deliveries, count(CASE WHEN code <> '200' THEN 1 END) AS deliveries_failed FROM deliveries) AS d`,
     )
     .first<DirectoryCounts>();
   return row!;
