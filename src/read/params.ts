@@ -1,11 +1,10 @@
 // Query parameters of the read API: each one checked before any SQL runs, and a bad one answered 400 with a
 // message naming it. Values only ever reach SQL as bound parameters.
 import { decodeCursor, type CursorKey, type CursorList } from "./cursor";
+import { CONTAINS_TERM_MAX_BYTES, escapeLike, utf8Length } from "./like";
 
 export const LIMIT_DEFAULT = 50;
 export const LIMIT_MAX = 200;
-/** Longest `q`: a search term, not a document (and a LIKE pattern stays small). */
-export const SEARCH_MAX = 100;
 /** Longest id accepted in a filter or a path: ours are 16 characters; anything much longer is not one. */
 export const ID_MAX = 200;
 
@@ -55,11 +54,17 @@ export function parseBoolean(name: string, raw: string | undefined): boolean {
   throw new BadParameter(name, `${name} must be true or false`);
 }
 
-/** `q`: empty means no search (a submitted empty search box); the LIKE pattern is built in queries.ts. */
+/**
+ * `q`: empty means no search (a submitted empty search box). The trimmed term becomes a LIKE pattern
+ * (like.ts), which D1 caps in bytes: the limit is on the term as escaped, so any term accepted here runs.
+ */
 export function parseSearch(raw: string | undefined): string | null {
   if (raw === undefined || raw.trim() === "") return null;
-  if (raw.length > SEARCH_MAX) throw new BadParameter("q", `q must be at most ${SEARCH_MAX} characters`);
-  return raw.trim();
+  const term = raw.trim();
+  if (utf8Length(escapeLike(term)) > CONTAINS_TERM_MAX_BYTES) {
+    throw new BadParameter("q", `q must be at most ${CONTAINS_TERM_MAX_BYTES} bytes of UTF-8 (after escaping \\ % _)`);
+  }
+  return term;
 }
 
 export function parseId(name: string, raw: string | undefined): string | null {

@@ -6,6 +6,7 @@
 // Reads run on a D1 session (`withSession`), so a replicated database may answer them from a replica.
 import { apiOrganization, apiUser, isoTime, ORG_COLUMNS, USER_COLUMNS, type ApiOrganization, type ApiUser, type OrgRow, type UserRow } from "../directory/rows";
 import type { CursorKey } from "./cursor";
+import { containsPattern } from "./like";
 
 export type { ApiOrganization, ApiUser } from "../directory/rows";
 
@@ -42,11 +43,6 @@ function apiDelivery(r: DeliveryRow): ApiDelivery {
 }
 
 // --- building statements ------------------------------------------------------------------------------
-
-/** `%text%` for LIKE, with the escape character and both wildcards escaped (used with `ESCAPE '\'`). */
-export function containsPattern(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
-}
 
 /** Fixed SQL fragments joined with AND; values are only ever pushed to `params`. */
 class Where {
@@ -198,7 +194,8 @@ export interface DeliveryFilter {
 export async function listDeliveries(db: Reader, filter: DeliveryFilter, page: PageRequest): Promise<Page<ApiDelivery>> {
   const where = new Where();
   if (filter.code !== null) where.add("code = ?", filter.code);
-  if (filter.failuresOnly) where.add("code <> '200'");
+  // A failure code says it is one too, so an index over failure rows only (`WHERE code <> '200'`) can serve it.
+  if (filter.failuresOnly || (filter.code !== null && filter.code !== "200")) where.add("code <> '200'");
   if (page.after !== null) where.add("id < ?", Number(page.after));
   const { results } = await db
     .prepare(`SELECT ${DELIVERY_SELECT} FROM deliveries ${where} ORDER BY id DESC LIMIT ?`)
@@ -222,20 +219,27 @@ export interface DirectoryCounts {
   deliveries_failed: number;
 }
 
+/**
+ * One pass over each table (conditional counts), not one query per counter: nearly every counter needs a
+ * full scan anyway, so each row is read once instead of up to five times (D1 bills rows read).
+ */
 export async function directoryCounts(db: Reader): Promise<DirectoryCounts> {
   const row = await db
     .prepare(
-      `SELECT
-         (SELECT count(*) FROM organizations WHERE deleted_at IS NULL) AS organizations,
-         (SELECT count(*) FROM organizations WHERE deleted_at IS NOT NULL) AS organizations_deleted,
-         (SELECT count(*) FROM organizations WHERE deleted_at IS NULL AND parent_missing = 1) AS organizations_parent_missing,
-         (SELECT count(*) FROM users WHERE deleted_at IS NULL) AS users,
-         (SELECT count(*) FROM users WHERE deleted_at IS NULL AND disabled = 1) AS users_disabled,
-         (SELECT count(*) FROM users WHERE deleted_at IS NOT NULL) AS users_deleted,
-         (SELECT count(*) FROM users WHERE deleted_at IS NULL AND organization_id IS NULL) AS users_without_organization,
-         (SELECT count(*) FROM users WHERE deleted_at IS NULL AND organization_missing = 1) AS users_organization_missing,
-         (SELECT count(*) FROM deliveries) AS deliveries,
-         (SELECT count(*) FROM deliveries WHERE code <> '200') AS deliveries_failed`,
+      `SELECT o.*, u.*, d.* FROM
+         (SELECT
+            count(CASE WHEN deleted_at IS NULL THEN 1 END) AS organizations,
+            count(CASE WHEN deleted_at IS NOT NULL THEN 1 END) AS organizations_deleted,
+            count(CASE WHEN deleted_at IS NULL AND parent_missing = 1 THEN 1 END) AS organizations_parent_missing
+          FROM organizations) AS o,
+         (SELECT
+            count(CASE WHEN deleted_at IS NULL THEN 1 END) AS users,
+            count(CASE WHEN deleted_at IS NULL AND disabled = 1 THEN 1 END) AS users_disabled,
+            count(CASE WHEN deleted_at IS NOT NULL THEN 1 END) AS users_deleted,
+            count(CASE WHEN deleted_at IS NULL AND organization_id IS NULL THEN 1 END) AS users_without_organization,
+            count(CASE WHEN deleted_at IS NULL AND organization_missing = 1 THEN 1 END) AS users_organization_missing
+          FROM users) AS u,
+         (SELECT count(*) AS deliveries, count(CASE WHEN code <> '200' THEN 1 END) AS deliveries_failed FROM deliveries) AS d`,
     )
     .first<DirectoryCounts>();
   return row!;
