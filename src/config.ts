@@ -4,6 +4,7 @@ import { cbcKeyBytes } from "./protocol/cbc";
 import type { EncryptionAlgorithm, ProtocolSettings } from "./protocol/callback";
 import { GCM_LAYOUTS, isValidGcmKey, type GcmLayoutSetting } from "./protocol/gcm";
 import type { SignatureAlgorithm } from "./protocol/signature";
+import { placementFor, type Placement } from "./placement";
 
 export type PasswordPolicy = "drop" | "pbkdf2";
 
@@ -40,6 +41,8 @@ export interface Config {
   auditRetentionDays: number;
   /** Which callback log lines are written (http/log.ts). */
   logLevel: LogLevel;
+  /** ONEACCESS_REGION's location hints (placement.ts); null when it is empty: no hint. */
+  placement: Placement | null;
   /** LOCAL_DEV=true (only `.dev.vars.example` sets it): development values are accepted. */
   localDev: boolean;
   /** Names of secrets whose `*_PREVIOUS` twin is set: a rotation is in progress. */
@@ -171,6 +174,8 @@ export function readConfig(env: RawEnv): ConfigResult {
   const directoryApiToken = text(env, "DIRECTORY_API_TOKEN") ?? null;
   const auditRetentionDays = readAuditRetentionDays(env, problems);
   const logLevel = choice<LogLevel>(env, "LOG_LEVEL", LOG_LEVELS, "log", problems);
+  const region = placementFor(text(env, "ONEACCESS_REGION"));
+  if (!region.ok) problems.push({ setting: "ONEACCESS_REGION", problem: region.problem });
 
   if (problems.length > 0) return { ok: false, problems };
   return {
@@ -183,6 +188,7 @@ export function readConfig(env: RawEnv): ConfigResult {
       directoryApiToken,
       auditRetentionDays,
       logLevel,
+      placement: region.ok ? region.placement : null,
       localDev,
       rotations,
       warnings,
@@ -214,6 +220,7 @@ const NAMES = [
   "REPLAY_SHARDS",
   "AUDIT_RETENTION_DAYS",
   "LOG_LEVEL",
+  "ONEACCESS_REGION",
   "LOCAL_DEV",
 ] as const;
 type ConfigName = (typeof NAMES)[number];

@@ -30,7 +30,7 @@ export interface Ingested {
 export async function ingest(ledger: DurableObjectNamespace<EventLedger>, config: Config, request: IngestRequest): Promise<Ingested> {
   const { replayKey, envelope, opened, receivedAtMs } = request;
   const shard = shardFor(replayKey, config.replayShards);
-  const stub = ledger.get(ledger.idFromName(shardName(shard)));
+  const stub = ledger.get(ledger.idFromName(shardName(shard)), { locationHint: config.placement?.ledger });
   const work = workOf(envelope, opened, config);
   const outcome = await stub.processOnce({ key: replayKey, ttlMs: replayTtlMs(config.protocol.toleranceSeconds), nonce: envelope.nonce, receivedAtMs, work });
   return { shard, outcome };
