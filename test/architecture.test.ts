@@ -29,8 +29,9 @@ const ours = (target: string) => /^(src|sim|emulator|bench)\//.test(target);
 /** The layers of src/, from the bottom: a file may import its own layer and the layers listed for it. */
 const MAY_IMPORT: Array<[RegExp, RegExp[]]> = [
   [/^src\/errors$/, []],
+  [/^src\/placement$/, []],
   [/^src\/protocol\//, [/^src\/protocol\//]],
-  [/^src\/config$/, [/^src\/protocol\//]],
+  [/^src\/config$/, [/^src\/protocol\//, /^src\/placement$/]],
   [/^src\/directory\//, [/^src\/directory\//, /^src\/protocol\//, /^src\/config$/, /^src\/errors$/]],
   [/^src\/ingest\//, [/^src\/ingest\//, /^src\/directory\//, /^src\/protocol\//, /^src\/config$/, /^src\/errors$/]],
   [/^src\/read\//, [/^src\/read\//, /^src\/directory\/rows$/]],

@@ -78,7 +78,7 @@ describe("planDeploy: the placeholder database_id (first deploy)", () => {
       "would run: wrangler deploy",
     ]);
     expect(p.notes).toEqual([
-      "ONEACCESS_REGION=sa-brazil-1 (LA-Sao Paulo1, from wrangler.toml [vars]): D1 location hint enam, event ledger locationHint sam",
+      "ONEACCESS_REGION=sa-brazil-1 (LA-Sao Paulo1, from wrangler.toml [vars]): D1 location hint enam, event ledger locationHint enam",
     ]);
   });
 
