@@ -34,7 +34,7 @@ const MAY_IMPORT: Array<[RegExp, RegExp[]]> = [
   [/^src\/config$/, [/^src\/protocol\//, /^src\/placement$/]],
   [/^src\/directory\//, [/^src\/directory\//, /^src\/protocol\//, /^src\/config$/, /^src\/errors$/]],
   [/^src\/ingest\//, [/^src\/ingest\//, /^src\/directory\//, /^src\/protocol\//, /^src\/config$/, /^src\/errors$/]],
-  [/^src\/read\//, [/^src\/read\//, /^src\/directory\/rows$/]],
+  [/^src\/read\//, [/^src\/read\//, /^src\/directory\/(rows|changes)$/]],
   [/^src\/ops\//, [/^src\/ops\//, /^src\/config$/, /^src\/errors$/]],
   [/^src\/http\//, [/^src\/http\//, /^src\/ingest\/(ingest|types|cost)$/, /^src\/directory\/rows$/, /^src\/read\//, /^src\/protocol\//, /^src\/config$/, /^src\/errors$/]],
   [/^src\/index$/, [/^src\/http\//, /^src\/ingest\/event-ledger$/, /^src\/ops\//]],

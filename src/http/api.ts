@@ -3,6 +3,7 @@
 // newest first), paginated by keyset cursors; one item is `{ "data": {...} }`. Errors are
 // `{ "error": "<kind>", "message": "…" }` (400s also name the `parameter`).
 import { Hono, type Context } from "hono";
+import { CHANGE_TYPES, listChanges, newestPosition, type ChangeType } from "../read/changes";
 import { encodeCursor, type CursorList } from "../read/cursor";
 import {
   BadParameter,
@@ -105,6 +106,41 @@ api.get("/deliveries", async (c) => {
   const filter = { code: parseCode(params.get("code")) };
   const page = await listDeliveries(c.var.reader, filter, pageRequest(params, "deliveries"));
   return c.json(listBody(page, "deliveries"));
+});
+
+/** `types`: a comma-separated list of change types (docs/read-api.md), each known. */
+function parseTypes(raw: string | undefined): ChangeType[] | null {
+  if (raw === undefined || raw.trim() === "") return null;
+  const types = raw.split(",").map((t) => t.trim());
+  for (const t of types) {
+    if (!(CHANGE_TYPES as readonly string[]).includes(t)) {
+      throw new BadParameter("types", `types must be a comma-separated list of ${CHANGE_TYPES.join(", ")}`);
+    }
+  }
+  return [...new Set(types)] as ChangeType[];
+}
+
+api.get("/events", async (c) => {
+  const params = queryParameters(new URL(c.req.url), ["after", "limit", "types"]);
+  const after = parseCursor("events", params.get("after"));
+  const limit = parseLimit(params.get("limit"));
+  const page = await listChanges(c.var.reader, after === null ? null : Number(after), limit, parseTypes(params.get("types")));
+  if (!page.ok) {
+    return c.json(
+      {
+        error: "gone",
+        message:
+          "this cursor is outside the change log (older than AUDIT_RETENTION_DAYS kept, or from another database): take the newest cursor (GET /api/v1/events/latest), re-read the users and organizations lists, then follow the feed from that cursor",
+      },
+      410,
+    );
+  }
+  return c.json({ data: page.items.map((i) => i.change), next_cursor: encodeCursor("events", page.next) });
+});
+
+api.get("/events/latest", async (c) => {
+  queryParameters(new URL(c.req.url), []);
+  return c.json({ data: { cursor: encodeCursor("events", await newestPosition(c.var.reader)) } });
 });
 
 api.all("*", (c) => {

@@ -3,8 +3,11 @@
 // directory changes). A cursor is not a secret and not signed: editing one only moves the position, and its
 // key is always a bound value.
 
-/** Users and members page on user ids, organizations and children on organization ids, deliveries on row ids. */
-export type CursorList = "users" | "organizations" | "deliveries";
+/**
+ * Users and members page on user ids, organizations and children on organization ids, deliveries on row
+ * ids, and the change feed (events) on row ids too: a position in the log, 0 being before its start.
+ */
+export type CursorList = "users" | "organizations" | "deliveries" | "events";
 
 export type CursorKey = string | number;
 
@@ -48,5 +51,6 @@ export function decodeCursor(list: CursorList, cursor: string): CursorKey | null
   const { l, k } = value as { l?: unknown; k?: unknown };
   if (l !== list) return null;
   if (list === "deliveries") return typeof k === "number" && Number.isSafeInteger(k) && k > 0 ? k : null;
+  if (list === "events") return typeof k === "number" && Number.isSafeInteger(k) && k >= 0 ? k : null;
   return typeof k === "string" && k.length > 0 && k.length <= MAX_ID_LENGTH ? k : null;
 }

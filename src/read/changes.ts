@@ -1,0 +1,102 @@
+// The change log, read: each audit row that is a change record (migration 0004), as the events API and the
+// webhooks show it, in commit order. A page walks the primary key from a cursor and looks at a bounded number
+// of rows, so one read costs at most SCAN_ROWS rows however few of them are changes of the types asked for.
+import { CHANGE_TYPES, type ChangeType } from "../directory/changes";
+import { extensionsOf, isoTime, type ApiOrganization, type ApiUser } from "../directory/rows";
+import type { Reader } from "./queries";
+
+export { CHANGE_TYPES, type ChangeType };
+
+/** Most audit rows one page looks at: its rows-read cost, whatever the filter. */
+export const SCAN_ROWS = 1_000;
+
+export interface ApiChange {
+  /** The change's id: its position in the log, only growing; the webhook's `webhook-id`. */
+  id: string;
+  type: ChangeType;
+  entity_type: "user" | "organization";
+  entity_id: string;
+  /** The entity's version after the change: a consumer ignores a change older than one it has applied. */
+  version: number;
+  /** API names of the attributes that changed. */
+  changed: string[];
+  /** When OneAccess says the change happened (the event's timestamp). */
+  occurred_at: string | null;
+  /** When the receiver applied it. */
+  recorded_at: string | null;
+  /** The entity as the read API showed it right after the change; null for a delete. */
+  entity: ApiUser | ApiOrganization | null;
+}
+
+interface ChangeRow {
+  id: number;
+  received_at: number;
+  change_type: ChangeType;
+  changed: string;
+  entity_id: string;
+  entity_version: number;
+  event_at: number;
+  entity: string | null;
+}
+
+const CHANGE_COLUMNS = "id, received_at, change_type, changed, entity_id, entity_version, event_at, entity";
+
+export function apiChange(r: ChangeRow): ApiChange {
+  const entity = r.entity === null ? null : (extensionsOf(r.entity) as unknown as ApiUser | ApiOrganization);
+  return {
+    id: String(r.id),
+    type: r.change_type,
+    entity_type: r.change_type.startsWith("user.") ? "user" : "organization",
+    entity_id: r.entity_id,
+    version: r.entity_version,
+    changed: JSON.parse(r.changed) as string[],
+    occurred_at: isoTime(r.event_at),
+    recorded_at: isoTime(r.received_at),
+    entity,
+  };
+}
+
+export type ChangePage =
+  | { ok: true; items: Array<{ position: number; change: ApiChange }>; next: number }
+  /** The cursor is outside what the log holds: older than the retention kept, or ahead of its newest row. */
+  | { ok: false; oldest: number; newest: number };
+
+/**
+ * The changes after position `after` (null: from the oldest the log still holds), oldest first, at most
+ * `limit`, of the given types (all when null). `next` is where the following page starts: after the last
+ * change returned when the page is full, else after the last row looked at (so a filter that matches nothing
+ * still moves a consumer on).
+ */
+export async function listChanges(db: Reader, from: number | null, limit: number, types: readonly ChangeType[] | null): Promise<ChangePage> {
+  const after = from ?? 0;
+  // Placeholders ?1–?3 are the cursor, the scan and the page size; the types follow from ?4.
+  const filter = types === null ? "" : ` AND change_type IN (${types.map((_, i) => `?${4 + i}`).join(", ")})`;
+  const [bounds, page, scanned] = await db.batch([
+    db.prepare("SELECT min(id) AS oldest, max(id) AS newest FROM deliveries"),
+    db
+      .prepare(
+        `SELECT ${CHANGE_COLUMNS} FROM (SELECT ${CHANGE_COLUMNS} FROM deliveries WHERE id > ?1 ORDER BY id LIMIT ?2)
+         WHERE change_type IS NOT NULL${filter} ORDER BY id LIMIT ?3`,
+      )
+      .bind(after, SCAN_ROWS, limit, ...(types ?? [])),
+    db.prepare("SELECT max(id) AS last FROM (SELECT id FROM deliveries WHERE id > ? ORDER BY id LIMIT ?)").bind(after, SCAN_ROWS),
+  ]);
+  const { oldest, newest } = bounds!.results[0] as { oldest: number | null; newest: number | null };
+  // Ids only grow and retention trims the oldest, so rows (after, oldest) were trimmed if `after` is below.
+  const trimmed = from !== null && oldest !== null && after < oldest - 1;
+  const ahead = (newest !== null && after > newest) || (newest === null && after > 0);
+  if (trimmed || ahead) {
+    return { ok: false, oldest: oldest ?? 0, newest: newest ?? 0 };
+  }
+  const rows = page!.results as ChangeRow[];
+  const items = rows.map((r) => ({ position: r.id, change: apiChange(r) }));
+  const last = (scanned!.results[0] as { last: number | null }).last;
+  const next = items.length === limit ? items[items.length - 1]!.position : (last ?? after);
+  return { ok: true, items, next };
+}
+
+/** The position of the newest row of the log (0 when it is empty): following the feed from there sees only what comes next. */
+export async function newestPosition(db: Reader): Promise<number> {
+  const row = await db.prepare("SELECT max(id) AS newest FROM deliveries").first<{ newest: number | null }>();
+  return row?.newest ?? 0;
+}
