@@ -11,7 +11,7 @@
 -- A create now writes 3 rows (table, unique key, parent / organization), its audit row 1.
 --
 -- deliveries: a plain INTEGER PRIMARY KEY instead of AUTOINCREMENT (which writes sqlite_sequence on every
--- insert), and a partial index over failures only, instead of an index on every row's code. Ids still only
+-- insert), and partial indexes over failures only, instead of an index on every row's code. Ids still only
 -- grow: a new id is the largest plus one, and the retention trim never deletes the newest row.
 
 CREATE TABLE organizations_0003 (
@@ -76,5 +76,7 @@ INSERT INTO deliveries_0003 (id, received_at, event_type, nonce, code, message, 
   SELECT id, received_at, event_type, nonce, code, message, entity_id, duration_ms FROM deliveries ORDER BY id;
 DROP TABLE deliveries;
 ALTER TABLE deliveries_0003 RENAME TO deliveries;
--- Most audit rows are 200s: only the failures are indexed, for the "failures only" views.
+-- Most audit rows are 200s: only the failures are indexed, newest first for the "failures only" views and
+-- by code for the read API's code filter (a failure writes its audit row and these two entries).
 CREATE INDEX deliveries_failed ON deliveries (id) WHERE code <> '200';
+CREATE INDEX deliveries_failed_by_code ON deliveries (code, id) WHERE code <> '200';

@@ -117,6 +117,7 @@ describe("upgrading a populated 0002 database across 0003", () => {
       "table d1_migrations",
       "table deliveries",
       "index deliveries_failed",
+      "index deliveries_failed_by_code",
       "table organizations",
       "index organizations_by_parent",
       "table released_keys",
