@@ -36,6 +36,7 @@ export function userChange(write: Write<UserRecord>, eventAtMs: number): ChangeR
       return { table: "users", id: write.record.id, type: "user.created", changed: present(write.record, USER_API_NAMES), eventAtMs, withEntity: true };
     case "update": {
       const changed = differing(write.previous, write.record, USER_API_NAMES);
+      if (changed.length === 0 && !write.revives) return null;
       const type: ChangeType = write.revives
         ? "user.restored"
         : write.record.disabled !== write.previous.disabled
@@ -58,6 +59,7 @@ export function organizationChange(write: Write<OrgRecord>, eventAtMs: number): 
       return { table: "organizations", id: write.record.id, type: "organization.created", changed: present(write.record, ORG_API_NAMES), eventAtMs, withEntity: true };
     case "update": {
       const changed = differing(write.previous, write.record, ORG_API_NAMES);
+      if (changed.length === 0 && !write.revives) return null;
       const type: ChangeType = write.revives ? "organization.restored" : write.record.parentId !== write.previous.parentId ? "organization.moved" : "organization.updated";
       return { table: "organizations", id: write.record.id, type, changed: write.revives ? [...changed, "deleted_at"] : changed, eventAtMs, withEntity: true };
     }

@@ -122,7 +122,7 @@ function parseTypes(raw: string | undefined): ChangeType[] | null {
 
 api.get("/events", async (c) => {
   const params = queryParameters(new URL(c.req.url), ["after", "limit", "types"]);
-  const after = parseCursor("events", params.get("after"));
+  const after = parseCursor("events", params.get("after"), "after");
   const limit = parseLimit(params.get("limit"));
   const page = await listChanges(c.var.reader, after === null ? null : Number(after), limit, parseTypes(params.get("types")));
   if (!page.ok) {

@@ -40,10 +40,11 @@ export function parseLimit(raw: string | undefined): number {
   return n;
 }
 
-export function parseCursor(list: CursorList, raw: string | undefined): CursorKey | null {
+/** A cursor of `list`, from the parameter `name` (`cursor` for the lists, `after` for the change feed). */
+export function parseCursor(list: CursorList, raw: string | undefined, name = "cursor"): CursorKey | null {
   if (raw === undefined) return null;
   const key = decodeCursor(list, raw);
-  if (key === null) throw new BadParameter("cursor", "cursor is invalid");
+  if (key === null) throw new BadParameter(name, `${name} is invalid`);
   return key;
 }
 

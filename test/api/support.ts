@@ -22,9 +22,9 @@ export interface Delivered {
 }
 
 /** Sends one event through /callback (sha1 + aes-gcm) and returns the opened reply. */
-export async function sendEvent(eventType: string, payload: unknown, env: Overrides = {}): Promise<Delivered> {
+export async function sendEvent(eventType: string, payload: unknown, env: Overrides = {}, opts: { timestamp?: number } = {}): Promise<Delivered> {
   const p = profile("sha1+gcm");
-  const { request, envelope } = await buildRequest(CALLBACK_URL, p, eventType, payload, { timestamp: nextTimestamp() });
+  const { request, envelope } = await buildRequest(CALLBACK_URL, p, eventType, payload, { timestamp: opts.timestamp ?? nextTimestamp() });
   const reply = await openReply(p, await callWorker(request, { ...envFor(p), ...env }));
   const id = reply.plaintext.startsWith("{") ? (JSON.parse(reply.plaintext) as { id?: string }).id : undefined;
   return { code: reply.code, message: reply.message, id, nonce: envelope.nonce };
