@@ -7,7 +7,7 @@ import { readConfig } from "../src/config";
 import { openCbc } from "../src/protocol/cbc";
 import { randomLetters } from "../src/protocol/codec";
 import { openGcm } from "../src/protocol/gcm";
-import { parseDotenv, parseWranglerVars } from "../sim/cli/settings-files";
+import { parseDotenv, parseWranglerVars } from "../sim/core/settings-files";
 import { mergeSettings, profileFromSettings, type SimProfile } from "../sim/core/profile";
 import { envelopeBody, MonotonicClock, newNonce, sealMessage, signEnvelope } from "../sim/core/wire";
 

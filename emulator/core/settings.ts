@@ -3,7 +3,7 @@
 // reads), and they are validated by the receiver's own configuration reader (src/config.ts through the
 // simulator's profile), so a value the receiver would refuse is refused here under the same name.
 import { DEFAULT_LAYOUT, FLAG_SETTINGS, mergeSettings, profileFromSettings, type SimProfile } from "../../sim/core/profile";
-import { parseDotenv, parseWranglerVars } from "../../sim/cli/settings-files";
+import { parseDotenv, parseWranglerVars } from "../../sim/core/settings-files";
 import { errors } from "./errors";
 import type { Body } from "./validate";
 import { DELETION_MODES, type DeletionMode, type GeneralSettings, type SyncSettings } from "./state";

@@ -8,7 +8,7 @@ import { formatChecks, formatPlan, formatSyncSummary } from "../core/report";
 import { runSync } from "../core/sync";
 import { Sender, type FetchLike } from "../core/wire";
 import { ProgressBar } from "./progress";
-import { parseDotenv, parseWranglerVars } from "./settings-files";
+import { parseDotenv, parseWranglerVars } from "../core/settings-files";
 
 export interface CliHost {
   argv: readonly string[];
