@@ -116,8 +116,8 @@ export interface SettingsFiles {
   wranglerToml: string | null;
   /** .dev.vars (or the file named) text, or null. */
   devVars: string | null;
-  /** Flags by name (`signature`, `encryption`, `layout`, `receive-id`) as the simulator takes them. */
-  flags: ReadonlyMap<string, string>;
+  /** Options by name (`signature`, `encryption`, `layout`, `receive-id`) as the simulator takes them. */
+  flags: Readonly<Partial<Record<string, string | boolean>>>;
   callbackUrl?: string;
 }
 
@@ -127,8 +127,8 @@ export type FilesResult = { ok: true; settings: SyncSettings } | { ok: false; pr
 export function settingsFromFiles(files: SettingsFiles): FilesResult {
   const overrides: Record<string, string> = {};
   for (const [flag, name] of Object.entries(FLAG_SETTINGS)) {
-    const v = files.flags.get(flag);
-    if (v !== undefined) overrides[name] = v;
+    const v = files.flags[flag];
+    if (typeof v === "string") overrides[name] = v;
   }
   const vars = mergeSettings(
     files.wranglerToml === null ? {} : parseWranglerVars(files.wranglerToml),
