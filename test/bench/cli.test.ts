@@ -1,0 +1,115 @@
+// The bench's command line and the part of it that reads what others wrote: /proc. The load itself runs
+// only under `npm run bench`.
+import { describe, expect, it } from "vitest";
+import { main, parseOptions, type BenchHost } from "../../bench/cli/main";
+import { cpuModelFrom, ProcessGroup, readProcesses, type ProcFs } from "../../bench/core/processes";
+
+describe("npm run bench: options", () => {
+  it("defaults: the full run", () => {
+    expect(parseOptions([])).toMatchObject({
+      quick: false,
+      connections: 16,
+      requests: 8000,
+      syncUsers: 40_000,
+      syncOrgs: 40,
+      syncConcurrency: 16,
+      cpuIterations: 5000,
+      stateOnDisk: false,
+      callbackLog: "warn",
+      out: "bench-results.json",
+    });
+  });
+
+  it("--quick shortens every phase; options given as well win, in either order, as --flag value or --flag=value", () => {
+    const quick = parseOptions(["--quick"]);
+    expect(quick).toMatchObject({ quick: true, requests: 600, syncUsers: 1000, syncOrgs: 5, cpuIterations: 500 });
+    expect(parseOptions(["--requests", "50", "--quick"]).requests).toBe(50);
+    expect(parseOptions(["--quick", "--requests=50", "--sync-users=0", "--state-on-disk", "--callback-log", "log"])).toMatchObject({
+      requests: 50,
+      syncUsers: 0,
+      stateOnDisk: true,
+      callbackLog: "log",
+    });
+  });
+
+  it("refuses what it cannot use (exit 2, a message and where the usage is); --help", async () => {
+    const run = async (argv: string[]) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const host = { argv, stdout: (t: string) => void out.push(t), stderr: (t: string) => void err.push(t) } as unknown as BenchHost;
+      return { code: await main(host), out: out.join(""), err: err.join("") };
+    };
+    for (const [argv, message] of [
+      [["--frobnicate"], "bench: unknown option --frobnicate\n(npm run bench -- --help)"],
+      [["--requests"], "--requests needs a value"],
+      [["--requests", "0"], "--requests must be an integer of at least 1"],
+      [["--sync-users", "-1"], "--sync-users needs a value"],
+      [["--sync-users=-1"], "--sync-users must be an integer of at least 0"],
+      [["--callback-log", "debug"], "--callback-log must be log, warn or error"],
+      [["--quick=yes"], "--quick takes no value"],
+      [["stray"], "unexpected argument stray"],
+    ] as const) {
+      const r = await run([...argv]);
+      expect(r.code, argv.join(" ")).toBe(2);
+      expect(r.err).toContain(message);
+    }
+    for (const argv of [["--help"], ["-h"], ["--quick", "--help"]]) {
+      const r = await run(argv);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain("Usage: npm run bench -- [options]");
+      expect(r.out).toContain("--sync-users N");
+    }
+  });
+});
+
+describe("npm run bench: CPU time from /proc", () => {
+  // wrangler (pid 100, leading group 100), its two workerd (the proxy on the dev port 8787, the Worker), an
+  // esbuild, and an unrelated process (another group).
+  const proc = (ticks: Record<number, number>): ProcFs => {
+    const procs: Record<number, { comm: string; ppid: number; pgrp: number; argv: string[] }> = {
+      100: { comm: "node", ppid: 1, pgrp: 100, argv: ["node", "wrangler-dist/cli.js", "dev"] },
+      101: { comm: "workerd", ppid: 100, pgrp: 100, argv: ["workerd", "serve", "--socket-addr=entry=127.0.0.1:8787"] },
+      102: { comm: "workerd", ppid: 100, pgrp: 100, argv: ["workerd", "serve", "--socket-addr=entry=127.0.0.1:0", "--inspector-addr=127.0.0.1:0"] },
+      103: { comm: "esbuild", ppid: 100, pgrp: 100, argv: ["esbuild", "--service"] },
+      200: { comm: "bash", ppid: 1, pgrp: 200, argv: ["bash"] },
+    };
+    return {
+      listDir: (dir) => (dir === "/proc" ? [...Object.keys(procs), "self", "cpuinfo"] : null),
+      readFile: (file) => {
+        const m = /^\/proc\/(\d+)\/(stat|cmdline)$/.exec(file);
+        const p = m ? procs[Number(m[1])] : undefined;
+        if (!m || !p) return file === "/proc/cpuinfo" ? "processor\t: 0\nmodel name\t: Test CPU @ 2.0GHz\n" : null;
+        const t = ticks[Number(m[1])] ?? 0;
+        // utime and stime are fields 14 and 15; the command name may hold spaces and parentheses.
+        return m[2] === "cmdline" ? `${p.argv.join("\0")}\0` : `${m[1]} (${p.comm}) S ${p.ppid} ${p.pgrp} 0 0 0 0 0 0 0 0 ${t} ${t} 0 0`;
+      },
+    };
+  };
+
+  it("tells wrangler dev's processes apart and charges each its CPU per request", () => {
+    let ticks: Record<number, number> = { 100: 1, 101: 2, 102: 3, 103: 0, 200: 50 };
+    const fs: ProcFs = { listDir: (d) => proc(ticks).listDir(d), readFile: (f) => proc(ticks).readFile(f) };
+    expect(readProcesses(fs)?.map((p) => p.pid)).toEqual([100, 101, 102, 103, 200]);
+    expect(cpuModelFrom(fs.readFile("/proc/cpuinfo"))).toBe("Test CPU @ 2.0GHz");
+    let now = 0;
+    const group = new ProcessGroup(fs, { pid: 100, port: 8787 }, { now: () => now, cpuNow: () => now / 2 });
+    expect(group.discover().map((p) => `${p.pid} ${p.role}`)).toEqual(["100 wrangler", "101 workerdProxy", "102 workerdWorker", "103 esbuild"]);
+    const a = group.snapshot();
+    ticks = { 100: 1, 101: 12, 102: 53, 103: 0, 200: 500 };
+    now = 1000;
+    const use = group.between(a, group.snapshot(), 100);
+    // (stime + utime) grew by 2 × 10 and 2 × 50 ticks of 10 ms.
+    expect(use.ms).toEqual({ wrangler: 0, workerdProxy: 200, workerdWorker: 1000, esbuild: 0, bench: 500 });
+    expect(use.msPerRequest).toMatchObject({ workerdProxy: 2, workerdWorker: 10, bench: 5 });
+    expect(use.serverMs).toBe(1200);
+    expect(use.coresBusy).toBe(1.7);
+  });
+
+  it("without /proc: no figures, no failure", () => {
+    const none: ProcFs = { listDir: () => null, readFile: () => null };
+    const group = new ProcessGroup(none, { pid: 100, port: 8787 }, { now: () => 0, cpuNow: () => 0 });
+    expect(group.discover()).toEqual([]);
+    const snap = group.snapshot();
+    expect(group.between(snap, snap, 10).serverMsPerRequest).toBeNull();
+  });
+});
