@@ -138,3 +138,12 @@ export async function startDevServer(
     },
   };
 }
+
+/** Lines of wrangler dev's output that say the Workers runtime cancelled a request as hung. */
+export const HUNG = "had hung";
+
+export function countLines(text: string, needle: string): number {
+  let n = 0;
+  for (const line of text.split("\n")) if (line.includes(needle)) n++;
+  return n;
+}

@@ -116,8 +116,27 @@ export function updateUserMessage(id: string, name: string, round: number): stri
   });
 }
 
-export function createOrganizationMessage(tag: string, i: number): string {
-  return JSON.stringify({ code: `bench-${tag}-org-${pad5(i)}`, name: `Bench Org ${pad5(i)}` });
+export function organizationCode(tag: string, kind: string, i: number): string {
+  return `bench-${tag}-${kind}-${pad5(i)}`;
+}
+
+export function createOrganizationMessage(tag: string, i: number, kind = "org"): string {
+  return JSON.stringify({ code: organizationCode(tag, kind, i), name: `Bench Org ${pad5(i)}` });
+}
+
+/** An UPDATE_ORGANIZATION that renames it (an update carries the fixed attributes, code and name). */
+export function renameOrganizationMessage(id: string, code: string, name: string): string {
+  return JSON.stringify({ id, code, name });
+}
+
+/** An UPDATE_USER carrying only `changes` besides the id and username it must name. */
+export function updateUserFieldsMessage(id: string, name: string, changes: Record<string, string>): string {
+  return JSON.stringify({ id, username: name, ...changes });
+}
+
+/** DELETE_ORGANIZATION or DELETE_USER: the id alone. */
+export function deleteMessage(id: string): string {
+  return JSON.stringify({ id });
 }
 
 export function checkUrlMessage(): string {

@@ -56,6 +56,8 @@ export interface RunOptions {
   /** Keep each reply's text (to read the ids a create answered). */
   keep?: boolean;
   connections?: number;
+  /** Keep each response's latency. */
+  latencies?: boolean;
 }
 
 export interface Posted {
@@ -86,12 +88,13 @@ export class Loader {
    * may set up a few more requests than it sends: pass `amount` plus 4 per connection). Replies are tallied
    * by HTTP status and, for callbacks, by `code message`.
    */
-  async run(url: string, o: RunOptions): Promise<PhaseResult & { kept: string[] }> {
+  async run(url: string, o: RunOptions): Promise<PhaseResult & { kept: string[]; latencySamples: number[] }> {
     const { bodies } = o;
     let next = 0;
     let lastResponse = 0;
     const replies = new Map<string, number>();
     const kept: string[] = [];
+    const latencySamples: number[] = [];
     const cpu0 = this.deps.group.snapshot();
     const started = this.deps.now();
     const summary = await this.deps.generator.run({
@@ -114,6 +117,7 @@ export class Loader {
         if (bodies && o.keep) kept.push(body);
         replies.set(key, (replies.get(key) ?? 0) + 1);
       },
+      ...(o.latencies ? { onLatency: (ms: number) => void latencySamples.push(ms) } : {}),
     });
     const total = summary.ok2xx + summary.non2xx;
     const seconds = (lastResponse - started) / 1000;
@@ -130,6 +134,7 @@ export class Loader {
       timeouts: summary.timeouts,
       replies: sortedTally(replies),
       kept,
+      latencySamples,
     };
   }
 

@@ -39,3 +39,11 @@ export const labelled = (label: string, text: string) => `${label.padEnd(LABEL -
 export function goalLine(met: boolean | null, text: string): string {
   return `${met === null ? "not measured" : met ? "met" : "NOT met"}: ${text}`;
 }
+
+/** A plain text table: the first column left-aligned, the others right-aligned. */
+export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>, indent = "  "): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    indent + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)];
+}

@@ -51,3 +51,5 @@ export async function userNames(s: Session, ids: readonly string[]): Promise<Map
   if (names.size !== wanted.size) throw new Error(`read API returned ${names.size} of ${wanted.size} users`);
   return names;
 }
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

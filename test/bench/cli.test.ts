@@ -1,7 +1,10 @@
-// The bench's command line and the part of it that reads what others wrote: /proc. The load itself runs
-// only under `npm run bench`.
+// The bench's command line and the parts of it that read what others wrote: wrangler dev's output (the
+// callback lines and their `cost`, the runtime's "had hung" lines) and /proc. The load itself runs only
+// under `npm run bench`.
 import { describe, expect, it } from "vitest";
 import { main, parseOptions, type BenchHost } from "../../bench/cli/main";
+import { callbackLines, costMeans, costTable, type CostRow } from "../../bench/core/cost";
+import { countLines, HUNG } from "../../bench/core/dev-server";
 import { cpuModelFrom, ProcessGroup, readProcesses, type ProcFs } from "../../bench/core/processes";
 
 describe("npm run bench: options", () => {
@@ -10,9 +13,13 @@ describe("npm run bench: options", () => {
       quick: false,
       connections: 16,
       requests: 8000,
+      latencyRequests: 1000,
+      b2bCheckUrl: 8000,
+      b2bCreateUser: 3000,
       syncUsers: 40_000,
       syncOrgs: 40,
       syncConcurrency: 16,
+      costEvents: 200,
       cpuIterations: 5000,
       stateOnDisk: false,
       callbackLog: "warn",
@@ -22,7 +29,7 @@ describe("npm run bench: options", () => {
 
   it("--quick shortens every phase; options given as well win, in either order, as --flag value or --flag=value", () => {
     const quick = parseOptions(["--quick"]);
-    expect(quick).toMatchObject({ quick: true, requests: 600, syncUsers: 1000, syncOrgs: 5, cpuIterations: 500 });
+    expect(quick).toMatchObject({ quick: true, requests: 600, latencyRequests: 100, b2bCheckUrl: 800, b2bCreateUser: 300, syncUsers: 1000, costEvents: 20, cpuIterations: 500 });
     expect(parseOptions(["--requests", "50", "--quick"]).requests).toBe(50);
     expect(parseOptions(["--quick", "--requests=50", "--sync-users=0", "--state-on-disk", "--callback-log", "log"])).toMatchObject({
       requests: 50,
@@ -57,8 +64,44 @@ describe("npm run bench: options", () => {
       const r = await run(argv);
       expect(r.code).toBe(0);
       expect(r.out).toContain("Usage: npm run bench -- [options]");
-      expect(r.out).toContain("--sync-users N");
+      expect(r.out).toContain("--cost-events N");
     }
+  });
+});
+
+// Callback lines as wrangler dev 4.86 prints them: a `log` line as is, a `warn` line decorated (ANSI codes
+// even with NO_COLOR); the runtime's message about a cancelled request; a line still being written.
+const OUTPUT = [
+  "[wrangler:info] Ready on http://127.0.0.1:39105",
+  '{"msg":"callback","eventType":"CREATE_USER","code":"200","outcome":"applied","reason":null,"entityId":"usr_ScDypMx613kS","shard":0,"durationMs":29,"cost":{"d1Queries":3,"d1RowsRead":2,"d1RowsWritten":4,"storeRowsWritten":1}}',
+  "[wrangler:info] POST /callback 200 OK (34ms)",
+  '\u001b[33m▲ \u001b[43;33m[\u001b[43;30mWARNING\u001b[43;33m]\u001b[0m \u001b[1m{"msg":"callback","eventType":null,"code":"401","outcome":"unauthorized","reason":"bearer-missing","durationMs":0,"entityId":null,"shard":null}\u001b[0m',
+  '{"msg":"callback","eventType":"CREATE_USER","code":"200","outcome":"applied","durationMs":9,"cost":{"d1Queries":1,"d1RowsRead":0,"d1RowsWritten":2,"storeRowsWritten":"x"}}',
+  "The Workers runtime canceled this request because it detected that your Worker's code had hung and would never generate a response.",
+  '{"msg":"callback","eventType":"CHECK_URL"',
+].join("\n");
+
+describe("npm run bench: reading wrangler dev's output", () => {
+  it("the callback lines, plain or decorated; a line still being written is left for the next read", () => {
+    const { lines, end } = callbackLines(OUTPUT);
+    expect(lines.map((l) => `${l.eventType} ${l.code}`)).toEqual(["CREATE_USER 200", "null 401", "CREATE_USER 200"]);
+    expect(OUTPUT.slice(end)).toBe('{"msg":"callback","eventType":"CHECK_URL"');
+  });
+
+  it("cost means over the lines that report each field; n/a where none does (the receiver before it logs costs)", () => {
+    const { lines } = callbackLines(OUTPUT);
+    expect(costMeans(lines)).toEqual({ d1Queries: 2, d1RowsRead: 1, d1RowsWritten: 3, storeRowsWritten: 1 });
+    expect(costMeans(lines.filter((l) => l.cost === undefined))).toEqual({ d1Queries: null, d1RowsRead: null, d1RowsWritten: null, storeRowsWritten: null });
+    const row = { label: "CHECK_URL", requests: 20, non200: 0, lines: 20, linesWithCost: 0, d1Queries: null, d1RowsRead: null, d1RowsWritten: null, storeRowsWritten: null, workerdCpuMsPerRequest: 0.5, cpuResolutionMs: 0.5 } as CostRow;
+    const printed = costTable([row]).join("\n");
+    expect(printed).toMatch(/CHECK_URL +n\/a +n\/a +n\/a +n\/a +0\.50 +0/);
+    expect(printed).toContain("an upper bound locally");
+  });
+
+  it('counts the lines saying a request "had hung"', () => {
+    expect(countLines(OUTPUT, HUNG)).toBe(1);
+    expect(countLines(`${OUTPUT}\n${OUTPUT}`, HUNG)).toBe(2);
+    expect(countLines("", HUNG)).toBe(0);
   });
 });
 
