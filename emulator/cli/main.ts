@@ -1,6 +1,7 @@
 // `npm run emulator`: a local OneAccess for one application, configured like the receiver. Everything
 // Node-specific (argv, env, files, the HTTP server, fetch) comes in through `EmulatorHost`, supplied by
 // scripts/emulator.mjs, so this file type-checks against Web APIs only (and is tested inside workerd).
+import { integerOption, parseArgs, UsageError } from "../../sim/cli/args";
 import { describeProfile } from "../../sim/core/profile";
 import type { FetchLike } from "../../sim/core/wire";
 import { createEmulator, DEFAULTS, type Emulator } from "../core/app";
@@ -25,10 +26,10 @@ export interface EmulatorHost {
   now?(): number;
 }
 
-export const DEFAULT_PORT = 8788;
-export const DEFAULT_HOST = "127.0.0.1";
+const DEFAULT_PORT = 8788;
+const DEFAULT_HOST = "127.0.0.1";
 /** Next to the receiver's local D1 (`.wrangler/state`): removing `.wrangler` resets both together. */
-export const DEFAULT_STATE_FILE = ".wrangler/oneaccess-emulator/state.json";
+const DEFAULT_STATE_FILE = ".wrangler/oneaccess-emulator/state.json";
 
 const USAGE = `Usage: npm run emulator -- [options]
 
@@ -55,52 +56,24 @@ Callback settings come from wrangler.toml [vars], then .dev.vars, then these fla
 gives the receiver, so the defaults match \`npm run dev\`.
 `;
 
-const VALUE_FLAGS = new Set([
-  "port",
-  "host",
-  "url",
-  "signature",
-  "encryption",
-  "layout",
-  "receive-id",
-  "dev-vars",
-  "state",
-  "application-id",
-  "client-id",
-  "client-secret",
-  "token-ttl",
-]);
-const BOOLEAN_FLAGS = new Set(["no-check", "help"]);
-
-export class UsageError extends Error {}
-
-export function parseFlags(argv: readonly string[]): Map<string, string> {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "-h") {
-      flags.set("help", "true");
-      continue;
-    }
-    if (!arg.startsWith("--")) throw new UsageError(`unexpected argument ${arg}`);
-    const eq = arg.indexOf("=");
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
-    if (BOOLEAN_FLAGS.has(name)) flags.set(name, "true");
-    else if (VALUE_FLAGS.has(name)) {
-      const value = eq < 0 ? argv[++i] : arg.slice(eq + 1);
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
-      flags.set(name, value);
-    } else throw new UsageError(`unknown option --${name}`);
-  }
-  return flags;
-}
-
-function intFlag(flags: Map<string, string>, name: string, fallback: number, min: number, max: number): number {
-  const v = flags.get(name);
-  if (v === undefined) return fallback;
-  if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
-  return Number(v);
-}
+/** Every option, as util.parseArgs takes them (sim/cli/args.ts); integers are checked where they are used. */
+const OPTIONS = {
+  port: { type: "string" },
+  host: { type: "string", default: DEFAULT_HOST },
+  url: { type: "string" },
+  signature: { type: "string" },
+  encryption: { type: "string" },
+  layout: { type: "string" },
+  "receive-id": { type: "string" },
+  "dev-vars": { type: "string" },
+  state: { type: "string", default: DEFAULT_STATE_FILE },
+  "application-id": { type: "string", default: DEFAULTS.applicationId },
+  "client-id": { type: "string" },
+  "client-secret": { type: "string" },
+  "token-ttl": { type: "string" },
+  "no-check": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
 const APPLICATION_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -113,21 +86,21 @@ export interface Started {
 export async function main(host: EmulatorHost): Promise<number | Started> {
   const out = (line = "") => host.stdout(`${line}\n`);
   try {
-    const flags = parseFlags(host.argv);
-    if (flags.has("help")) {
+    const { values } = parseArgs({ args: host.argv, options: OPTIONS });
+    if (values.help) {
       host.stdout(USAGE);
       return 0;
     }
-    const port = intFlag(flags, "port", DEFAULT_PORT, 1, 65535);
-    const hostname = flags.get("host") ?? DEFAULT_HOST;
-    const applicationId = flags.get("application-id") ?? DEFAULTS.applicationId;
+    const port = integerOption("port", values.port, DEFAULT_PORT, 1, 65535);
+    const hostname = values.host!;
+    const applicationId = values["application-id"]!;
     if (!APPLICATION_ID.test(applicationId)) throw new UsageError("--application-id may contain letters, digits, _, . and - (at most 64)");
-    const clientId = flags.get("client-id") ?? nonEmpty(host.env.ONEACCESS_EMULATOR_CLIENT_ID) ?? DEFAULTS.clientId;
-    const clientSecret = flags.get("client-secret") ?? nonEmpty(host.env.ONEACCESS_EMULATOR_CLIENT_SECRET) ?? DEFAULTS.clientSecret;
-    const tokenTtlSeconds = intFlag(flags, "token-ttl", DEFAULTS.tokenTtlSeconds, 1, 86_400);
+    const clientId = values["client-id"] ?? nonEmpty(host.env.ONEACCESS_EMULATOR_CLIENT_ID) ?? DEFAULTS.clientId;
+    const clientSecret = values["client-secret"] ?? nonEmpty(host.env.ONEACCESS_EMULATOR_CLIENT_SECRET) ?? DEFAULTS.clientSecret;
+    const tokenTtlSeconds = integerOption("token-ttl", values["token-ttl"], DEFAULTS.tokenTtlSeconds, 1, 86_400);
 
     let devVars: string | null;
-    const explicit = flags.get("dev-vars");
+    const explicit = values["dev-vars"];
     if (explicit !== undefined) {
       devVars = host.readUserFile(explicit);
       if (devVars === null) throw new UsageError(`${explicit} does not exist`);
@@ -138,10 +111,10 @@ export async function main(host: EmulatorHost): Promise<number | Started> {
         if (devVars !== null) host.stderr("emulator: .dev.vars is missing; using .dev.vars.example (npm run dev copies it)\n");
       }
     }
-    const files = settingsFromFiles({ wranglerToml: host.readProjectFile("wrangler.toml"), devVars, flags, callbackUrl: flags.get("url") });
+    const files = settingsFromFiles({ wranglerToml: host.readProjectFile("wrangler.toml"), devVars, flags: values, callbackUrl: values.url });
     if (!files.ok) throw new UsageError(`settings (wrangler.toml [vars], ${explicit ?? ".dev.vars"}, flags) are not usable:\n  ${files.problems.join("\n  ")}`);
 
-    const store = host.fileStore(flags.get("state") ?? DEFAULT_STATE_FILE);
+    const store = host.fileStore(values.state!);
     const time = () => new Date(host.now?.() ?? Date.now()).toISOString().slice(11, 19);
     const emulator = createEmulator({
       store,
@@ -169,7 +142,7 @@ export async function main(host: EmulatorHost): Promise<number | Started> {
     out(`callback            ${files.settings.callbackUrl}`);
     out(`profile             ${describeProfile(files.settings.profile)}`);
     out(`state               ${store.description}: ${summary.organizations} organizations, ${summary.accounts} accounts, sync records ${records.success} ok / ${records.failed} failed / ${records.waiting} waiting`);
-    if (!flags.has("no-check")) {
+    if (!values["no-check"]) {
       const check = (await emulator.checkUrl())!;
       out(
         check.ok

@@ -3,7 +3,7 @@
 // reads), and they are validated by the receiver's own configuration reader (src/config.ts through the
 // simulator's profile), so a value the receiver would refuse is refused here under the same name.
 import { DEFAULT_LAYOUT, FLAG_SETTINGS, mergeSettings, profileFromSettings, type SimProfile } from "../../sim/core/profile";
-import { parseDotenv, parseWranglerVars } from "../../sim/cli/settings-files";
+import { parseDotenv, parseWranglerVars } from "../../sim/core/settings-files";
 import { errors } from "./errors";
 import type { Body } from "./validate";
 import { DELETION_MODES, type DeletionMode, type GeneralSettings, type SyncSettings } from "./state";
@@ -116,8 +116,8 @@ export interface SettingsFiles {
   wranglerToml: string | null;
   /** .dev.vars (or the file named) text, or null. */
   devVars: string | null;
-  /** Flags by name (`signature`, `encryption`, `layout`, `receive-id`) as the simulator takes them. */
-  flags: ReadonlyMap<string, string>;
+  /** Options by name (`signature`, `encryption`, `layout`, `receive-id`) as the simulator takes them. */
+  flags: Readonly<Partial<Record<string, string | boolean>>>;
   callbackUrl?: string;
 }
 
@@ -127,8 +127,8 @@ export type FilesResult = { ok: true; settings: SyncSettings } | { ok: false; pr
 export function settingsFromFiles(files: SettingsFiles): FilesResult {
   const overrides: Record<string, string> = {};
   for (const [flag, name] of Object.entries(FLAG_SETTINGS)) {
-    const v = files.flags.get(flag);
-    if (v !== undefined) overrides[name] = v;
+    const v = files.flags[flag];
+    if (typeof v === "string") overrides[name] = v;
   }
   const vars = mergeSettings(
     files.wranglerToml === null ? {} : parseWranglerVars(files.wranglerToml),

@@ -1,5 +1,5 @@
-// Shared by the Node runners (simulate, emulator): bundle a TypeScript entry point, with the src/ and sim/
-// code it imports, into node_modules/.cache/<name>/ with esbuild, and import it.
+// Shared by the Node runners (simulate, emulator, bench): bundle a TypeScript entry point, with the src/ and
+// sim/ code it imports, into node_modules/.cache/<name>/ with esbuild, and import it.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";

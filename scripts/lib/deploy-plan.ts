@@ -1,7 +1,7 @@
 // What `npm run deploy` does, decided without running anything: scripts/deploy.mjs bundles this module
 // (like the simulator), prints the plan and runs it, or only prints it with --dry-run. Pure functions of the
 // arguments, wrangler.toml's text and wrangler's JSON output, so the tests run them without an account.
-import { parseWranglerVars } from "../../sim/cli/settings-files";
+import { parseWranglerVars } from "../../sim/core/settings-files";
 import { placementFor, type DatabaseHint, type Placement } from "../../src/placement";
 
 export const PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000";

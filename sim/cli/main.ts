@@ -7,8 +7,9 @@ import { describeProfile, FLAG_SETTINGS, mergeSettings, profileFromSettings, typ
 import { formatChecks, formatPlan, formatSyncSummary } from "../core/report";
 import { runSync } from "../core/sync";
 import { Sender, type FetchLike } from "../core/wire";
+import { integerOption, parseArgs, UsageError, type ParsedValues } from "./args";
 import { ProgressBar } from "./progress";
-import { parseDotenv, parseWranglerVars } from "./settings-files";
+import { parseDotenv, parseWranglerVars } from "../core/settings-files";
 
 export interface CliHost {
   argv: readonly string[];
@@ -50,71 +51,32 @@ Settings come from wrangler.toml [vars], then .dev.vars (secrets and overrides),
 the same names and order as \`wrangler dev\`, so the defaults match \`npm run dev\`.
 `;
 
-const VALUE_FLAGS = new Set([
-  "url",
-  "signature",
-  "encryption",
-  "layout",
-  "receive-id",
-  "tolerance",
-  "dev-vars",
-  "retries",
-  "orgs",
-  "users",
-  "seed",
-  "concurrency",
-]);
-const BOOLEAN_FLAGS = new Set(["no-check", "help"]);
+/** Every option, as util.parseArgs takes them (sim/cli/args.ts); integers are checked where they are used. */
+const OPTIONS = {
+  url: { type: "string", default: "http://localhost:8787/callback" },
+  signature: { type: "string" },
+  encryption: { type: "string" },
+  layout: { type: "string" },
+  "receive-id": { type: "string" },
+  tolerance: { type: "string" },
+  "dev-vars": { type: "string" },
+  retries: { type: "string" },
+  orgs: { type: "string" },
+  users: { type: "string" },
+  seed: { type: "string", default: "1" },
+  concurrency: { type: "string" },
+  "no-check": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
-class UsageError extends Error {}
+type Values = ParsedValues<typeof OPTIONS>;
 
-interface Args {
-  command: string | undefined;
-  positionals: string[];
-  flags: Map<string, string>;
-}
-
-export function parseArgs(argv: readonly string[]): Args {
-  const positionals: string[] = [];
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "-h") {
-      flags.set("help", "true");
-      continue;
-    }
-    if (!arg.startsWith("--") || arg === "--") {
-      positionals.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf("=");
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
-    if (BOOLEAN_FLAGS.has(name)) {
-      flags.set(name, "true");
-    } else if (VALUE_FLAGS.has(name)) {
-      const value = eq < 0 ? argv[++i] : arg.slice(eq + 1);
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
-      flags.set(name, value);
-    } else {
-      throw new UsageError(`unknown option --${name}`);
-    }
-  }
-  return { command: positionals[0], positionals: positionals.slice(1), flags };
-}
-
-function intFlag(flags: Map<string, string>, name: string, fallback: number, min: number): number {
-  const v = flags.get(name);
-  if (v === undefined) return fallback;
-  if (!/^[0-9]+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be an integer of at least ${min}`);
-  return Number(v);
-}
-
-function loadProfile(host: CliHost, flags: Map<string, string>): SimProfile {
+function loadProfile(host: CliHost, values: Values): SimProfile {
   const toml = host.readProjectFile("wrangler.toml");
   const wranglerVars = toml === null ? {} : parseWranglerVars(toml);
   let devVarsText: string | null;
   let source: string;
-  const explicit = flags.get("dev-vars");
+  const explicit = values["dev-vars"];
   if (explicit !== undefined) {
     devVarsText = host.readUserFile(explicit);
     source = explicit;
@@ -130,7 +92,7 @@ function loadProfile(host: CliHost, flags: Map<string, string>): SimProfile {
   }
   const overrides: Record<string, string> = {};
   for (const [flag, setting] of Object.entries(FLAG_SETTINGS)) {
-    const v = flags.get(flag);
+    const v = values[flag as keyof typeof FLAG_SETTINGS];
     if (v !== undefined) overrides[setting] = v;
   }
   const result = profileFromSettings(mergeSettings(wranglerVars, devVarsText === null ? {} : parseDotenv(devVarsText), overrides));
@@ -190,24 +152,24 @@ function pretty(text: string): string {
 export async function main(host: CliHost): Promise<number> {
   const out = (line = "") => host.stdout(`${line}\n`);
   try {
-    const { command, positionals, flags } = parseArgs(host.argv);
-    if (command === undefined || command === "help" || flags.has("help")) {
+    const { values, positionals: [command, ...positionals] } = parseArgs({ args: host.argv, options: OPTIONS, allowPositionals: true });
+    if (command === undefined || command === "help" || values.help) {
       host.stdout(USAGE);
-      return command === undefined && !flags.has("help") ? 2 : 0;
+      return command === undefined && !values.help ? 2 : 0;
     }
     if (!["check-url", "send", "sync", "replay", "tamper"].includes(command)) throw new UsageError(`unknown command ${command}`);
-    const url = flags.get("url") ?? "http://localhost:8787/callback";
-    const profile = loadProfile(host, flags);
+    const url = values.url!;
+    const profile = loadProfile(host, values);
     const syncOptions =
       command === "sync"
         ? {
-            orgs: intFlag(flags, "orgs", 20, 1),
-            users: intFlag(flags, "users", 200, 0),
-            concurrency: intFlag(flags, "concurrency", 8, 1),
-            seed: flags.get("seed") ?? "1",
+            orgs: integerOption("orgs", values.orgs, 20, 1),
+            users: integerOption("users", values.users, 200, 0),
+            concurrency: integerOption("concurrency", values.concurrency, 8, 1),
+            seed: values.seed!,
           }
         : null;
-    const sender = new Sender(profile, { url, fetch: host.fetch, retries: intFlag(flags, "retries", 2, 0), now: () => host.now() });
+    const sender = new Sender(profile, { url, fetch: host.fetch, retries: integerOption("retries", values.retries, 2, 0), now: () => host.now() });
     out(`receiver    ${url}`);
     out(`profile     ${describeProfile(profile)}`);
 
@@ -249,7 +211,7 @@ export async function main(host: CliHost): Promise<number> {
         const plan = planCompany({ orgs, users, seed });
         out(`company     ${plan.company.zh} ${plan.company.en}  (seed ${JSON.stringify(seed)}: codes and usernames start with ${plan.tag})`);
         out(formatPlan(plan));
-        if (!flags.has("no-check")) {
+        if (!values["no-check"]) {
           const check = await checkUrl(sender);
           if (!check.ok) {
             for (const line of check.lines) out(line);

@@ -104,14 +104,19 @@ describe("npm run emulator", () => {
       [["--url", "ftp://x/callback"], "--url must be an absolute http or https URL"],
       [["--application-id", "a/b"], "--application-id may contain"],
       [["stray"], "unexpected argument stray"],
+      [["--port"], "--port needs a value"],
+      [["--port=0"], "--port must be an integer from 1 to 65535"],
+      [["--no-check=yes"], "--no-check takes no value"],
     ] as const) {
       const h = fakeHost([...argv], { "wrangler.toml": WRANGLER_TOML, ".dev.vars": devVars() });
       expect(await main(h.host)).toBe(2);
       expect(h.err()).toContain(message);
     }
-    const help = fakeHost(["--help"]);
-    expect(await main(help.host)).toBe(0);
-    expect(help.out()).toContain("Usage: npm run emulator -- [options]");
+    for (const argv of [["--help"], ["-h"]]) {
+      const help = fakeHost(argv);
+      expect(await main(help.host)).toBe(0);
+      expect(help.out()).toContain("Usage: npm run emulator -- [options]");
+    }
   });
 
   it("a receiver that is not there yet: the emulator starts anyway and says so", async () => {

@@ -1,6 +1,6 @@
 // The simulator's pure parts: the seeded company and its plan, settings files, the graph runner, stats.
 import { describe, expect, it } from "vitest";
-import { parseDotenv, parseWranglerVars } from "../../sim/cli/settings-files";
+import { parseDotenv, parseWranglerVars } from "../../sim/core/settings-files";
 import { planCompany, type CompanyPlan, type Step } from "../../sim/core/company";
 import { flipChar } from "../../sim/core/modes";
 import { mergeSettings, profileFromSettings } from "../../sim/core/profile";

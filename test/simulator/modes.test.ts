@@ -134,7 +134,7 @@ describe("the CLI layer (fake host, the Worker as fetch)", () => {
     expect(err()).toContain("create: from event 1 of");
   });
 
-  it("usage errors exit 2 with a message; settings problems name the setting", async () => {
+  it("usage errors exit 2 with a message (unknown options, missing values); settings problems name the setting; --help", async () => {
     const bad = host(["sync", "--orgs", "0"]);
     expect(await main(bad.h)).toBe(2);
     expect(bad.err()).toContain("--orgs must be an integer of at least 1");
@@ -143,5 +143,24 @@ describe("the CLI layer (fake host, the Worker as fetch)", () => {
     expect(cbc.err()).toContain("ONEACCESS_ENCRYPTION_KEY must be 43 Base64 characters");
     const unknown = host(["frobnicate"]);
     expect(await main(unknown.h)).toBe(2);
+    expect(unknown.err()).toContain("unknown command frobnicate");
+    for (const [argv, message] of [
+      [["check-url", "--colour"], "simulate: unknown option --colour\n(npm run simulate -- help)"],
+      [["check-url", "--url"], "--url needs a value"],
+      [["check-url", "--no-check=yes"], "--no-check takes no value"],
+      [["sync", "--users=-1"], "--users must be an integer of at least 0"],
+    ] as const) {
+      const h = host([...argv]);
+      expect(await main(h.h), argv.join(" ")).toBe(2);
+      expect(h.err()).toContain(message);
+    }
+    for (const argv of [["--help"], ["-h"], ["help"], ["sync", "--help"]]) {
+      const h = host(argv);
+      expect(await main(h.h)).toBe(0);
+      expect(h.out()).toContain("Usage: npm run simulate -- <command> [options]");
+    }
+    const none = host([]);
+    expect(await main(none.h)).toBe(2);
+    expect(none.out()).toContain("Usage: npm run simulate");
   });
 });

@@ -1,23 +1,21 @@
-// The benchmark's Web-API half (issue #8): the requests it sends, built and signed with the receiver's own
-// protocol code (through the simulator's wire helpers), the replies it opens, and the pure protocol work
-// measured on its own. scripts/bench.mjs bundles this file with esbuild and does everything Node-specific
-// (wrangler dev, autocannon, files, process.cpuUsage).
-import { authenticateEnvelope, openEnvelope, sealReply, type ProtocolSettings } from "../src/protocol/callback";
-import { readConfig } from "../src/config";
-import { openCbc } from "../src/protocol/cbc";
-import { randomLetters } from "../src/protocol/codec";
-import { openGcm } from "../src/protocol/gcm";
-import { parseDotenv, parseWranglerVars } from "../sim/cli/settings-files";
-import { mergeSettings, profileFromSettings, type SimProfile } from "../sim/core/profile";
-import { envelopeBody, MonotonicClock, newNonce, sealMessage, signEnvelope } from "../sim/core/wire";
-
-export type { SimProfile } from "../sim/core/profile";
+// The events the bench sends, built and signed with the receiver's own protocol code (through the
+// simulator's wire helpers), and the replies it opens. Web APIs only.
+import { readConfig } from "../../src/config";
+import type { ProtocolSettings } from "../../src/protocol/callback";
+import { openCbc } from "../../src/protocol/cbc";
+import { randomLetters } from "../../src/protocol/codec";
+import { openGcm } from "../../src/protocol/gcm";
+import { mergeSettings, profileFromSettings, type SimProfile } from "../../sim/core/profile";
+import { parseDotenv, parseWranglerVars } from "../../sim/core/settings-files";
+import { envelopeBody, MonotonicClock, newNonce, sealMessage, signEnvelope } from "../../sim/core/wire";
 
 export interface BenchProfile {
   /** The sending side (what OneAccess would be configured with). */
   profile: SimProfile;
   /** The receiving side's protocol settings, for the in-process protocol loop. */
   settings: ProtocolSettings;
+  /** DIRECTORY_API_TOKEN, for the read API. */
+  directoryToken: string;
 }
 
 /**
@@ -32,7 +30,8 @@ export function benchProfile(wranglerToml: string, devVars: string): BenchProfil
     const problems = result.ok ? (config.ok ? [] : config.problems) : result.problems;
     throw new Error(`bench settings invalid: ${problems.map((p) => `${p.setting} ${p.problem}`).join("; ")}`);
   }
-  return { profile: result.profile, settings: config.config.protocol };
+  if (result.profile.operatorToken === undefined) throw new Error("bench settings invalid: DIRECTORY_API_TOKEN is not set");
+  return { profile: result.profile, settings: config.config.protocol, directoryToken: result.profile.operatorToken };
 }
 
 /** A short random tag that keeps this run's usernames and codes apart from any other run's. */
@@ -69,7 +68,7 @@ export class BodyFactory {
 }
 
 /** The size the event payloads are padded to: the issue's "1 KiB event". */
-export const EVENT_BYTES = 1024;
+const EVENT_BYTES = 1024;
 
 const encoder = new TextEncoder();
 
@@ -117,8 +116,27 @@ export function updateUserMessage(id: string, name: string, round: number): stri
   });
 }
 
-export function createOrganizationMessage(tag: string, i: number): string {
-  return JSON.stringify({ code: `bench-${tag}-org-${pad5(i)}`, name: `Bench Org ${pad5(i)}` });
+export function organizationCode(tag: string, kind: string, i: number): string {
+  return `bench-${tag}-${kind}-${pad5(i)}`;
+}
+
+export function createOrganizationMessage(tag: string, i: number, kind = "org"): string {
+  return JSON.stringify({ code: organizationCode(tag, kind, i), name: `Bench Org ${pad5(i)}` });
+}
+
+/** An UPDATE_ORGANIZATION that renames it (an update carries the fixed attributes, code and name). */
+export function renameOrganizationMessage(id: string, code: string, name: string): string {
+  return JSON.stringify({ id, code, name });
+}
+
+/** An UPDATE_USER carrying only `changes` besides the id and username it must name. */
+export function updateUserFieldsMessage(id: string, name: string, changes: Record<string, string>): string {
+  return JSON.stringify({ id, username: name, ...changes });
+}
+
+/** DELETE_ORGANIZATION or DELETE_USER: the id alone. */
+export function deleteMessage(id: string): string {
+  return JSON.stringify({ id });
 }
 
 export function checkUrlMessage(): string {
@@ -164,63 +182,3 @@ export function replyId(plaintext: string | null): string | null {
   }
 }
 
-/** One 1 KiB CREATE_USER, as the protocol loop's input: request bodies (a few, reused) and the reply. */
-export interface ProtocolInput {
-  settings: ProtocolSettings;
-  bodies: string[];
-  reply: string;
-  /** Bytes of the event's JSON before sealing, and of a request body. */
-  eventBytes: number;
-  bodyBytes: number;
-}
-
-export async function protocolInput(bench: BenchProfile): Promise<ProtocolInput> {
-  const factory = new BodyFactory(bench.profile);
-  const message = createUserMessage("cpu", "u", 1);
-  // Built up front: signing and sealing the request are the sender's work, not the receiver's.
-  const bodies = await factory.buildMany(64, () => ["CREATE_USER", message]);
-  return {
-    settings: bench.settings,
-    bodies,
-    reply: JSON.stringify({ id: "usr_Ht7pQm2xKe9a" }),
-    eventBytes: encoder.encode(message).length,
-    bodyBytes: encoder.encode(bodies[0]!).length,
-  };
-}
-
-/**
- * The receiver's pure protocol work for `iterations` events: authenticate (envelope, window, signature),
- * open (decrypt, payload shape) and seal the `{"id": ...}` reply, exactly the functions the route calls.
- * Web APIs only: it runs in Node and, for the bench's main figure, inside workerd (bench/protocol-worker.ts).
- */
-export async function protocolLoop(input: ProtocolInput, iterations: number): Promise<number> {
-  let done = 0;
-  for (let i = 0; i < iterations; i++) {
-    const auth = await authenticateEnvelope(input.settings, input.bodies[i % input.bodies.length]!, Date.now(), 0);
-    if (!auth.ok) throw new Error(`protocol loop: ${auth.failure.kind}`);
-    const opened = await openEnvelope(input.settings, auth.value.envelope);
-    if (!opened.ok) throw new Error(`protocol loop: ${opened.failure.kind}`);
-    const reply = await sealReply(input.settings, opened.value.seal, "200", "success", input.reply);
-    if (reply.data.length > 0) done++;
-  }
-  return done;
-}
-
-export interface ProtocolCpu {
-  iterations: number;
-  eventBytes: number;
-  bodyBytes: number;
-  cpuMsPerEvent: number;
-  wallMsPerEvent: number;
-}
-
-/** The loop in this process (Node's Web Crypto): `cpuNow` gives its CPU time in ms, all threads. */
-export async function measureProtocolCpu(input: ProtocolInput, iterations: number, cpuNow: () => number): Promise<ProtocolCpu> {
-  await protocolLoop(input, Math.min(2000, iterations)); // warm-up (JIT)
-  const cpu0 = cpuNow();
-  const wall0 = performance.now();
-  await protocolLoop(input, iterations);
-  const wall = performance.now() - wall0;
-  const cpu = cpuNow() - cpu0;
-  return { iterations, eventBytes: input.eventBytes, bodyBytes: input.bodyBytes, cpuMsPerEvent: cpu / iterations, wallMsPerEvent: wall / iterations };
-}

@@ -1,5 +1,6 @@
 // The two files `wrangler dev` reads settings from: .dev.vars (dotenv syntax) and the [vars] table of
-// wrangler.toml. Small parsers for exactly what those files hold here; no dependency.
+// wrangler.toml. Small parsers for exactly what those files hold here; no dependency. Pure functions of the
+// files' text (the callers read the files), shared by the simulator's CLI, the emulator and the bench.
 
 /** `NAME=value`, `NAME="value"` (with \n escapes), `NAME='value'`, optional `export`, `#` comments. */
 export function parseDotenv(text: string): Record<string, string> {

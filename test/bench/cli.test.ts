@@ -1,0 +1,158 @@
+// The bench's command line and the parts of it that read what others wrote: wrangler dev's output (the
+// callback lines and their `cost`, the runtime's "had hung" lines) and /proc. The load itself runs only
+// under `npm run bench`.
+import { describe, expect, it } from "vitest";
+import { main, parseOptions, type BenchHost } from "../../bench/cli/main";
+import { callbackLines, costMeans, costTable, type CostRow } from "../../bench/core/cost";
+import { countLines, HUNG } from "../../bench/core/dev-server";
+import { cpuModelFrom, ProcessGroup, readProcesses, type ProcFs } from "../../bench/core/processes";
+
+describe("npm run bench: options", () => {
+  it("defaults: the full run", () => {
+    expect(parseOptions([])).toMatchObject({
+      quick: false,
+      connections: 16,
+      requests: 8000,
+      latencyRequests: 1000,
+      b2bCheckUrl: 8000,
+      b2bCreateUser: 3000,
+      syncUsers: 40_000,
+      syncOrgs: 40,
+      syncConcurrency: 16,
+      costEvents: 200,
+      cpuIterations: 5000,
+      stateOnDisk: false,
+      callbackLog: "warn",
+      out: "bench-results.json",
+    });
+  });
+
+  it("--quick shortens every phase; options given as well win, in either order, as --flag value or --flag=value", () => {
+    const quick = parseOptions(["--quick"]);
+    expect(quick).toMatchObject({ quick: true, requests: 600, latencyRequests: 100, b2bCheckUrl: 800, b2bCreateUser: 300, syncUsers: 1000, costEvents: 20, cpuIterations: 500 });
+    expect(parseOptions(["--requests", "50", "--quick"]).requests).toBe(50);
+    expect(parseOptions(["--quick", "--requests=50", "--sync-users=0", "--state-on-disk", "--callback-log", "log"])).toMatchObject({
+      requests: 50,
+      syncUsers: 0,
+      stateOnDisk: true,
+      callbackLog: "log",
+    });
+  });
+
+  it("refuses what it cannot use (exit 2, a message and where the usage is); --help", async () => {
+    const run = async (argv: string[]) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const host = { argv, stdout: (t: string) => void out.push(t), stderr: (t: string) => void err.push(t) } as unknown as BenchHost;
+      return { code: await main(host), out: out.join(""), err: err.join("") };
+    };
+    for (const [argv, message] of [
+      [["--frobnicate"], "bench: unknown option --frobnicate\n(npm run bench -- --help)"],
+      [["--requests"], "--requests needs a value"],
+      [["--requests", "0"], "--requests must be an integer of at least 1"],
+      [["--sync-users", "-1"], "--sync-users needs a value"],
+      [["--sync-users=-1"], "--sync-users must be an integer of at least 0"],
+      [["--callback-log", "debug"], "--callback-log must be log, warn or error"],
+      [["--quick=yes"], "--quick takes no value"],
+      [["stray"], "unexpected argument stray"],
+    ] as const) {
+      const r = await run([...argv]);
+      expect(r.code, argv.join(" ")).toBe(2);
+      expect(r.err).toContain(message);
+    }
+    for (const argv of [["--help"], ["-h"], ["--quick", "--help"]]) {
+      const r = await run(argv);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain("Usage: npm run bench -- [options]");
+      expect(r.out).toContain("--cost-events N");
+    }
+  });
+});
+
+// Callback lines as wrangler dev 4.86 prints them: a `log` line as is, a `warn` line decorated (ANSI codes
+// even with NO_COLOR); the runtime's message about a cancelled request; a line still being written.
+const OUTPUT = [
+  "[wrangler:info] Ready on http://127.0.0.1:39105",
+  '{"msg":"callback","eventType":"CREATE_USER","code":"200","outcome":"applied","reason":null,"entityId":"usr_ScDypMx613kS","shard":0,"durationMs":29,"cost":{"d1Queries":3,"d1RowsRead":2,"d1RowsWritten":4,"storeRowsWritten":1}}',
+  "[wrangler:info] POST /callback 200 OK (34ms)",
+  '\u001b[33m▲ \u001b[43;33m[\u001b[43;30mWARNING\u001b[43;33m]\u001b[0m \u001b[1m{"msg":"callback","eventType":null,"code":"401","outcome":"unauthorized","reason":"bearer-missing","durationMs":0,"entityId":null,"shard":null}\u001b[0m',
+  '{"msg":"callback","eventType":"CREATE_USER","code":"200","outcome":"applied","durationMs":9,"cost":{"d1Queries":1,"d1RowsRead":0,"d1RowsWritten":2,"storeRowsWritten":"x"}}',
+  "The Workers runtime canceled this request because it detected that your Worker's code had hung and would never generate a response.",
+  '{"msg":"callback","eventType":"CHECK_URL"',
+].join("\n");
+
+describe("npm run bench: reading wrangler dev's output", () => {
+  it("the callback lines, plain or decorated; a line still being written is left for the next read", () => {
+    const { lines, end } = callbackLines(OUTPUT);
+    expect(lines.map((l) => `${l.eventType} ${l.code}`)).toEqual(["CREATE_USER 200", "null 401", "CREATE_USER 200"]);
+    expect(OUTPUT.slice(end)).toBe('{"msg":"callback","eventType":"CHECK_URL"');
+  });
+
+  it("cost means over the lines that report each field; n/a where none does (the receiver before it logs costs)", () => {
+    const { lines } = callbackLines(OUTPUT);
+    expect(costMeans(lines)).toEqual({ d1Queries: 2, d1RowsRead: 1, d1RowsWritten: 3, storeRowsWritten: 1 });
+    expect(costMeans(lines.filter((l) => l.cost === undefined))).toEqual({ d1Queries: null, d1RowsRead: null, d1RowsWritten: null, storeRowsWritten: null });
+    const row = { label: "CHECK_URL", requests: 20, non200: 0, lines: 20, linesWithCost: 0, d1Queries: null, d1RowsRead: null, d1RowsWritten: null, storeRowsWritten: null, workerdCpuMsPerRequest: 0.5, cpuResolutionMs: 0.5 } as CostRow;
+    const printed = costTable([row]).join("\n");
+    expect(printed).toMatch(/CHECK_URL +n\/a +n\/a +n\/a +n\/a +0\.50 +0/);
+    expect(printed).toContain("an upper bound locally");
+  });
+
+  it('counts the lines saying a request "had hung"', () => {
+    expect(countLines(OUTPUT, HUNG)).toBe(1);
+    expect(countLines(`${OUTPUT}\n${OUTPUT}`, HUNG)).toBe(2);
+    expect(countLines("", HUNG)).toBe(0);
+  });
+});
+
+describe("npm run bench: CPU time from /proc", () => {
+  // wrangler (pid 100, leading group 100), its two workerd (the proxy on the dev port 8787, the Worker), an
+  // esbuild, and an unrelated process (another group).
+  const proc = (ticks: Record<number, number>): ProcFs => {
+    const procs: Record<number, { comm: string; ppid: number; pgrp: number; argv: string[] }> = {
+      100: { comm: "node", ppid: 1, pgrp: 100, argv: ["node", "wrangler-dist/cli.js", "dev"] },
+      101: { comm: "workerd", ppid: 100, pgrp: 100, argv: ["workerd", "serve", "--socket-addr=entry=127.0.0.1:8787"] },
+      102: { comm: "workerd", ppid: 100, pgrp: 100, argv: ["workerd", "serve", "--socket-addr=entry=127.0.0.1:0", "--inspector-addr=127.0.0.1:0"] },
+      103: { comm: "esbuild", ppid: 100, pgrp: 100, argv: ["esbuild", "--service"] },
+      200: { comm: "bash", ppid: 1, pgrp: 200, argv: ["bash"] },
+    };
+    return {
+      listDir: (dir) => (dir === "/proc" ? [...Object.keys(procs), "self", "cpuinfo"] : null),
+      readFile: (file) => {
+        const m = /^\/proc\/(\d+)\/(stat|cmdline)$/.exec(file);
+        const p = m ? procs[Number(m[1])] : undefined;
+        if (!m || !p) return file === "/proc/cpuinfo" ? "processor\t: 0\nmodel name\t: Test CPU @ 2.0GHz\n" : null;
+        const t = ticks[Number(m[1])] ?? 0;
+        // utime and stime are fields 14 and 15; the command name may hold spaces and parentheses.
+        return m[2] === "cmdline" ? `${p.argv.join("\0")}\0` : `${m[1]} (${p.comm}) S ${p.ppid} ${p.pgrp} 0 0 0 0 0 0 0 0 ${t} ${t} 0 0`;
+      },
+    };
+  };
+
+  it("tells wrangler dev's processes apart and charges each its CPU per request", () => {
+    let ticks: Record<number, number> = { 100: 1, 101: 2, 102: 3, 103: 0, 200: 50 };
+    const fs: ProcFs = { listDir: (d) => proc(ticks).listDir(d), readFile: (f) => proc(ticks).readFile(f) };
+    expect(readProcesses(fs)?.map((p) => p.pid)).toEqual([100, 101, 102, 103, 200]);
+    expect(cpuModelFrom(fs.readFile("/proc/cpuinfo"))).toBe("Test CPU @ 2.0GHz");
+    let now = 0;
+    const group = new ProcessGroup(fs, { pid: 100, port: 8787 }, { now: () => now, cpuNow: () => now / 2 });
+    expect(group.discover().map((p) => `${p.pid} ${p.role}`)).toEqual(["100 wrangler", "101 workerdProxy", "102 workerdWorker", "103 esbuild"]);
+    const a = group.snapshot();
+    ticks = { 100: 1, 101: 12, 102: 53, 103: 0, 200: 500 };
+    now = 1000;
+    const use = group.between(a, group.snapshot(), 100);
+    // (stime + utime) grew by 2 × 10 and 2 × 50 ticks of 10 ms.
+    expect(use.ms).toEqual({ wrangler: 0, workerdProxy: 200, workerdWorker: 1000, esbuild: 0, bench: 500 });
+    expect(use.msPerRequest).toMatchObject({ workerdProxy: 2, workerdWorker: 10, bench: 5 });
+    expect(use.serverMs).toBe(1200);
+    expect(use.coresBusy).toBe(1.7);
+  });
+
+  it("without /proc: no figures, no failure", () => {
+    const none: ProcFs = { listDir: () => null, readFile: () => null };
+    const group = new ProcessGroup(none, { pid: 100, port: 8787 }, { now: () => 0, cpuNow: () => 0 });
+    expect(group.discover()).toEqual([]);
+    const snap = group.snapshot();
+    expect(group.between(snap, snap, 10).serverMsPerRequest).toBeNull();
+  });
+});
