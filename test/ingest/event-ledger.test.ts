@@ -13,6 +13,8 @@ const TTL = 600_000;
 const PURGE_INTERVAL_MS = 60_000;
 const MAX_TTL_MS = 30 * 86_400_000;
 const T0 = 1_900_000_000_000;
+/** The cost of a call that did nothing. */
+const NOTHING = { d1Queries: 0, d1RowsRead: 0, d1RowsWritten: 0, storeRowsWritten: 0 };
 
 /** A fresh object per test (its own name), so rows and alarms of other tests never interfere. */
 function freshStore(name = `test-${randomNonce(20)}`): DurableObjectStub<EventLedger> {
@@ -74,9 +76,15 @@ describe("one record per replay key", () => {
     await setClock(g, T0);
     const key = newKey();
     const first = await g.processOnce(request(key, echo("hello")));
-    expect(first).toEqual({ state: "done", reply: { code: "200", message: "success", plaintext: "hello" }, entityId: null });
+    expect(first).toEqual({
+      state: "done",
+      reply: { code: "200", message: "success", plaintext: "hello" },
+      entityId: null,
+      // One audit row written in one statement; the record: its row and its expiry index entry.
+      cost: { d1Queries: 1, d1RowsRead: 0, d1RowsWritten: 1, storeRowsWritten: 2 },
+    });
     const again = await g.processOnce(request(key, echo("hello")));
-    expect(again).toEqual({ state: "duplicate", reply: { code: "200", message: "success", plaintext: "hello" } });
+    expect(again).toEqual({ state: "duplicate", reply: { code: "200", message: "success", plaintext: "hello" }, cost: NOTHING });
     expect(await auditRows(request(key, echo()).nonce)).toEqual([{ event_type: "CHECK_URL", code: "200", message: "success" }]);
     expect(await rows(g)).toEqual([{ key, code: "200", expires_at: T0 + TTL }]);
   });
@@ -121,7 +129,7 @@ describe("one record per replay key", () => {
       own.env = { ...before, DB: failing };
       return before;
     });
-    expect(await g.processOnce(request(key, echo()))).toEqual({ state: "failed", error: "Error" });
+    expect(await g.processOnce(request(key, echo()))).toEqual({ state: "failed", error: "Error", cost: { ...NOTHING, d1Queries: 1 } });
     expect(await rows(g)).toEqual([]);
     await runInDurableObject(g, (instance) => {
       (instance as unknown as { env: Env }).env = saved;
@@ -239,7 +247,7 @@ describe("durability", () => {
 
     const after = freshStore(name);
     await setClock(after, T0 + 1);
-    expect(await after.processOnce(request(key, echo("other")))).toEqual({ state: "duplicate", reply: { code: "200", message: "success", plaintext: "kept" } });
+    expect(await after.processOnce(request(key, echo("other")))).toEqual({ state: "duplicate", reply: { code: "200", message: "success", plaintext: "kept" }, cost: NOTHING });
     expect(await alarmOf(after)).toBe(alarm);
     await after.processOnce(request(newKey(), echo()));
     expect(await alarmOf(after)).toBe(alarm);
