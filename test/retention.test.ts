@@ -161,8 +161,8 @@ describe("scheduled retention when D1 fails during the trim", () => {
 
   for (const [name, failure, className, quoted] of cases) {
     it(`${name} in the second chunk: logs the class name only, rethrows, reports nothing as done`, async () => {
-      // 2 001 expired rows: the first chunk (2 000 rows per statement) commits, the second fails.
-      await insertMany("f-old", 2_001, NOW - 40 * DAY_MS);
+      // 1 001 expired rows: the first chunk (1 000 rows per statement) commits, the second fails.
+      await insertMany("f-old", 1_001, NOW - 40 * DAY_MS);
       await insert("f-new", NOW - DAY_MS);
       const { db, runs } = failingTrimDb(2, failure);
 

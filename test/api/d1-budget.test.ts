@@ -20,8 +20,8 @@ const MAX_PARAMS = 100;
 
 const NOW = Date.now();
 const DAY_MS = 86_400_000;
-/** Audit rows older than the 30-day retention: more than one run deletes (25 chunks of 2 000 rows). */
-const OLD_DELIVERIES = 52_000;
+/** Audit rows older than the 30-day retention: more than one run deletes (20 chunks of 1 000 rows). */
+const OLD_DELIVERIES = 21_000;
 
 const table: Array<{ route: string; figures: Record<string, number | string> }> = [];
 
