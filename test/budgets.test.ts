@@ -162,6 +162,8 @@ describe("rows written per event, against the Free plan's budgets", () => {
 
     for (const [label, budget] of Object.entries(D1_BUDGET)) {
       expect(figures[label]!.d1RowsWritten, `${label}: D1 rows written`).toBeLessThanOrEqual(budget);
+      // The Free plan runs at most 50 D1 queries in one invocation (here: the ledger's call).
+      expect(figures[label]!.d1Queries, `${label}: D1 queries`).toBeLessThanOrEqual(50);
       expect(figures[label]!.storeRowsWritten, `${label}: ledger rows written`).toBeLessThanOrEqual(label === "exact duplicate" ? 0 : 2);
     }
     // The budgets are met with room to spare nowhere: these are the figures the README's cost table states.

@@ -267,7 +267,9 @@ describe("concurrent events for the same entities", () => {
     const id = await createUser("race-busy", { name: "Busy" });
     const ts = nextTimestamp();
     let batches = 0;
+    let statements = 0;
     const busy = ownBinding(async (s) => {
+      statements += s.length;
       // Each attempt reads (odd batches), then writes (even ones). Between the two, another writer changes
       // the row every time (its version moves; its event timestamp stays older than this event's).
       if (++batches % 2 === 0) await db().prepare("UPDATE users SET version = version + 1 WHERE id = ?").bind(id).run();
@@ -276,6 +278,7 @@ describe("concurrent events for the same entities", () => {
     const first = await send("UPDATE_USER", { id, username: "race-busy", name: "Renamed" }, { env: { DB: busy }, timestamp: ts });
     expect(first).toMatchObject({ status: 500, code: "500" });
     expect(batches).toBe(10); // 5 attempts (under the Free plan's 50 queries per invocation), a read and a write batch each
+    expect(statements).toBeLessThanOrEqual(50);
     expect(await userRow(id)).toMatchObject({ name: "Busy" });
     expect(await deliveriesFor(first.envelope.nonce)).toEqual([]);
     expect(await first.resend({})).toMatchObject({ code: "200", message: "success" });

@@ -28,6 +28,8 @@ import {
 import { RUNS, summarize } from "./support";
 
 const keys = () => testEnv.VECTORS.keys;
+/** Per-test timeout, growing with RELIABILITY_RUNS (about 6 ms a run through the Worker on 2 shared cores, 4× that). */
+const TIMEOUT_MS = Math.max(60_000, RUNS * 25);
 const tally = {
   roundTrips: 0,
   workerEchoes: 0,
@@ -105,7 +107,7 @@ const PROFILES: SenderProfile[] = [
 const profileArb = fc.constantFrom(...PROFILES.map((_, i) => i)).map((i) => PROFILES[i]!);
 
 describe("seal → open round-trips any message", () => {
-  it(`cipher level: ours ↔ ours and ours ↔ the independent sender, every GCM layout and CBC (${RUNS} runs)`, async () => {
+  it(`cipher level: ours ↔ ours and ours ↔ the independent sender, every GCM layout and CBC (${RUNS} runs)`, { timeout: TIMEOUT_MS }, async () => {
     const gcmKey = keys().gcmKey;
     const cbcKey = keys().cbcKey;
     const receiveId = keys().receiveId;
@@ -129,7 +131,7 @@ describe("seal → open round-trips any message", () => {
     );
   });
 
-  it(`envelope level: the sender's signed, sealed CHECK_URL authenticates, opens to the message, and the sealed reply opens to it again (${RUNS} runs)`, async () => {
+  it(`envelope level: the sender's signed, sealed CHECK_URL authenticates, opens to the message, and the sealed reply opens to it again (${RUNS} runs)`, { timeout: TIMEOUT_MS }, async () => {
     await fc.assert(
       fc.asyncProperty(profileArb, nonEmpty, async (p, msg) => {
         const settings = settingsFor(p);
@@ -154,7 +156,7 @@ describe("seal → open round-trips any message", () => {
   });
 
   const workerRuns = Math.max(50, Math.floor(RUNS / 5));
-  it(`through the Worker: CHECK_URL echoes any message, sealed in the request's layout (${workerRuns} runs)`, async () => {
+  it(`through the Worker: CHECK_URL echoes any message, sealed in the request's layout (${workerRuns} runs)`, { timeout: TIMEOUT_MS }, async () => {
     await fc.assert(
       fc.asyncProperty(profileArb, nonEmpty, async (p, msg) => {
         const envelope = await buildEnvelope(p, "CHECK_URL", msg);
@@ -284,7 +286,7 @@ function familyOf(m: Mutation): string {
 }
 
 describe("any single change to a signed request is refused as pinned, and no storage is touched", () => {
-  it(`one bit of a field's value or name, of the signature, of the signing key or of the bearer token (${RUNS} runs through the Worker)`, async () => {
+  it(`one bit of a field's value or name, of the signature, of the signing key or of the bearer token (${RUNS} runs through the Worker)`, { timeout: TIMEOUT_MS }, async () => {
     await fc.assert(
       fc.asyncProperty(profileArb.filter((p) => p.signature !== "none"), eventArb, mutationArb, async (p, event, m) => {
         const timestamp = event.millis ? Date.now() : Math.floor(Date.now() / 1000);
