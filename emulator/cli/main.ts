@@ -124,6 +124,7 @@ export async function main(host: EmulatorHost): Promise<number | Started> {
       clientSecret,
       tokenTtlSeconds,
       settings: files.settings,
+      localDev: files.localDev,
       ...(host.now ? { now: host.now } : {}),
       log: (line) => out(`${time()} ${line}`),
     });

@@ -47,6 +47,8 @@ export interface EmulatorOptions {
   tokenTtlSeconds?: number;
   /** Callback settings to use from the start, replacing saved ones (the runner reads them from .dev.vars). */
   settings?: SyncSettings;
+  /** The receiver runs with LOCAL_DEV=true (the runner's files say so): settings changes may use the public development values. */
+  localDev?: boolean;
   /** Milliseconds since the epoch; Date.now by default. */
   now?: () => number;
   /** One line per request and per sync event (the runner prints them). */
@@ -304,7 +306,7 @@ export class Emulator {
     application.put("/sync-settings", async (c) => {
       const body = jsonObject(await bodyText(c));
       return this.withState(async (s) => {
-        const settings = settingsFromBody(body, s.settings);
+        const settings = settingsFromBody(body, s.settings, this.options.localDev ?? false);
         // Saving sends CHECK_URL; as in OneAccess, settings the receiver does not accept are not saved.
         const check = (await this.checkUrl(settings))!;
         if (!check.ok) {

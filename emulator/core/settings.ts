@@ -48,8 +48,10 @@ export function checkCallbackUrl(field: string, value: string): string {
 }
 
 /** `PUT .../sync-settings`: the fields given replace the current ones; the result must be a valid profile. */
-export function settingsFromBody(body: Body, current: SyncSettings | null): SyncSettings {
+export function settingsFromBody(body: Body, current: SyncSettings | null, localDev: boolean): SyncSettings {
   const vars: Record<string, string> = current ? profileToVars(current.profile) : {};
+  // The receiver beside a local emulator runs with LOCAL_DEV=true, so the public development values pass here too.
+  if (localDev) vars.LOCAL_DEV = "true";
   for (const [field, name] of Object.entries(SETTING_FIELDS) as Array<[SettingField, string]>) {
     const v = body[field];
     if (v === undefined) continue;
@@ -121,7 +123,8 @@ export interface SettingsFiles {
   callbackUrl?: string;
 }
 
-export type FilesResult = { ok: true; settings: SyncSettings } | { ok: false; problems: string[] };
+/** `localDev`: the files set LOCAL_DEV=true, so later setting changes may keep the public development values. */
+export type FilesResult = { ok: true; settings: SyncSettings; localDev: boolean } | { ok: false; problems: string[] };
 
 /** The settings `wrangler dev` gives the receiver, read the same way (later sources win), for this side. */
 export function settingsFromFiles(files: SettingsFiles): FilesResult {
@@ -143,5 +146,9 @@ export function settingsFromFiles(files: SettingsFiles): FilesResult {
   } catch (e) {
     return { ok: false, problems: [e instanceof Error ? e.message : String(e)] };
   }
-  return { ok: true, settings: { callbackUrl, profile: { ...result.profile, layout: result.profile.layout ?? DEFAULT_LAYOUT } } };
+  return {
+    ok: true,
+    settings: { callbackUrl, profile: { ...result.profile, layout: result.profile.layout ?? DEFAULT_LAYOUT } },
+    localDev: vars.LOCAL_DEV === "true",
+  };
 }

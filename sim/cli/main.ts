@@ -33,7 +33,7 @@ Commands
   sync [--orgs N] [--users M] [--seed S] [--concurrency C]
                                  generate a company from the seed and push it (creates parents first,
                                  then updates, moves and deletes); progress and a summary
-  replay                         same nonce twice (answered from the store), then with another body (401)
+  replay                         the same request again, re-spelled and relabelled: answered from the store or refused
   tamper                         flip a character of data / signature / timestamp / bearer: each refused
 
 Options

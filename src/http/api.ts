@@ -1,3 +1,4 @@
+import { createMiddleware } from "hono/factory";
 // GET /api/v1/…: the mirrored directory and the audit log as JSON, for the holder of DIRECTORY_API_TOKEN.
 // Lists are `{ "data": [...], "next_cursor": "…" | null }` in a stable order (ids ascending; deliveries
 // newest first), paginated by keyset cursors; one item is `{ "data": {...} }`. Errors are
@@ -31,10 +32,14 @@ import { readSession, type ReadEnv } from "./read-session";
 
 export const api = new Hono<ReadEnv>();
 
-api.use("*", requireApiToken(), readSession(), async (c, next) => {
-  await next();
-  c.header("cache-control", "no-store");
-});
+/** Directory data (and every refusal) is per caller and changes any moment: no cache keeps it. */
+const noStore = () =>
+  createMiddleware(async (c, next) => {
+    await next();
+    c.header("cache-control", "no-store");
+  });
+
+api.use("*", noStore(), requireApiToken(), readSession());
 
 type Ctx = Context<ReadEnv>;
 

@@ -22,7 +22,7 @@ export interface ApiChange {
   changed: string[];
   /** When OneAccess says the change happened (the event's timestamp). */
   occurred_at: string | null;
-  /** When the receiver applied it. */
+  /** When the receiver received the event it applied (its clock). */
   recorded_at: string | null;
   /** The entity as the read API showed it right after the change; null for a delete. */
   entity: ApiUser | ApiOrganization | null;

@@ -122,5 +122,7 @@ describe("D1 Sessions API", () => {
     const bad = await api("/users", { headers: { "x-d1-bookmark": "' OR 1=1 --" } });
     expect(bad.status).toBe(400);
     expect(bad.body).toEqual({ error: "bad_request", parameter: "x-d1-bookmark", message: "x-d1-bookmark is invalid" });
+    // Like every answer under /api/v1, the refusal is not for caches.
+    expect(bad.headers.get("cache-control")).toBe("no-store");
   });
 });

@@ -4,6 +4,7 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { createEmulator } from "../../emulator/core/app";
 import { checkState, emptyState } from "../../emulator/core/state";
+import { settingsFromFiles } from "../../emulator/core/settings";
 import { MemoryStore } from "../../emulator/core/store";
 import { CALLBACK_URL } from "../helpers/worker";
 import { simProfile, workerFetch } from "../simulator/harness";
@@ -112,5 +113,32 @@ describe("state survives a restart", () => {
     expect(() => checkState({ ...emptyState(), version: 2 })).toThrow(/not version 1 state/);
     expect(() => checkState("nonsense")).toThrow(/not version 1 state/);
     expect(checkState(JSON.parse(JSON.stringify(emptyState())))).toEqual(emptyState());
+  });
+});
+
+describe("the public development values", () => {
+  // .dev.vars.example's values: a receiver started with LOCAL_DEV=true accepts them, so the emulator beside it must too.
+  const devValues = { security_token: "dev-bearer-token-public-never-deploy-0001", signature_algorithm: "hmac-sha256", signing_key: "devSigningKeyPub" };
+
+  it("are refused by name when the emulator's settings files do not set LOCAL_DEV", async () => {
+    const c = await new Client(emulatorFor("sha1+gcm", "iv16")).login();
+    const refused = await c.call("PUT", c.app("/sync-settings"), devValues);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error_msg).toContain("security_token is the public development value");
+  });
+
+  it("are accepted (and sent on to the receiver's CHECK_URL) when they set LOCAL_DEV=true", async () => {
+    const c = await new Client(emulatorFor("sha1+gcm", "iv16", { localDev: true })).login();
+    // The test receiver has its own token, so it is the receiver (not the emulator) that refuses.
+    expect((await c.call("PUT", c.app("/sync-settings"), devValues)).body.error_msg).toBe("CHECK_URL failed: 401 authentication failed");
+    expect((await c.ok("PUT", c.app("/sync-settings"), { gcm_layout: "iv12" })).gcm_layout).toBe("iv12");
+  });
+
+  it("settingsFromFiles reads LOCAL_DEV from the files, as wrangler dev does", () => {
+    const devVars = ['LOCAL_DEV="true"', 'ONEACCESS_BEARER_TOKEN="dev-bearer-token-public-never-deploy-0001"', 'ONEACCESS_SIGNATURE="none"', 'ONEACCESS_ENCRYPTION="none"'].join("\n");
+    const local = settingsFromFiles({ wranglerToml: null, devVars, flags: {}, callbackUrl: undefined });
+    expect(local).toMatchObject({ ok: true, localDev: true });
+    const deployed = settingsFromFiles({ wranglerToml: null, devVars: devVars.replace('LOCAL_DEV="true"', ""), flags: {}, callbackUrl: undefined });
+    expect(deployed).toMatchObject({ ok: false });
   });
 });
