@@ -187,10 +187,12 @@ async function listen(host: CliHost, values: Values, out: (line?: string) => voi
   const url = `http://127.0.0.1:${server.port}${path}`;
   out(`listening   ${url}`);
   out(`secret      ${secretSource}`);
-  out(`receiver    set WEBHOOK_URL=${url} (in .dev.vars, or npm run dev -- --var WEBHOOK_URL:${url})`);
+  const configured = settings.WEBHOOK_URL ? sameLoopbackEndpoint(settings.WEBHOOK_URL, url) : false;
+  if (configured) out(`receiver    WEBHOOK_URL in the settings is this listener (${settings.WEBHOOK_URL})`);
+  else out(`receiver    set WEBHOOK_URL=${url} (in .dev.vars, or npm run dev -- --var WEBHOOK_URL:${url})`);
   out("            the Worker sends to an http://localhost or 127.0.0.1 URL only with LOCAL_DEV=true (only .dev.vars.example sets it)");
   if (settings.LOCAL_DEV !== "true") out(`warning     LOCAL_DEV is not "true" in wrangler.toml [vars] or ${files.source}: a receiver with these settings will not send here`);
-  if (settings.WEBHOOK_URL && !sameLoopbackEndpoint(settings.WEBHOOK_URL, url)) out(`warning     WEBHOOK_URL in the settings is ${settings.WEBHOOK_URL}, not this listener`);
+  if (settings.WEBHOOK_URL && !configured) out(`warning     WEBHOOK_URL in the settings is ${settings.WEBHOOK_URL}, not this listener`);
   const failing: string[] = [];
   if (failFirst > 0) failing.push(failFirst === 1 ? "the first request" : `the first ${failFirst} requests`);
   if (failRate > 0) failing.push(`${failFirst > 0 ? "then " : ""}${Number((failRate * 100).toFixed(2))}% of ${failFirst > 0 ? "the rest" : "requests"}`);

@@ -281,12 +281,14 @@ describe("the listen command (fake host: serve calls the handler)", () => {
     expect(await sameExit).toBe(0);
     expect(same.out()).toContain("secret      WEBHOOK_SECRET of wrangler.toml [vars]\n");
     expect(same.out()).toContain('warning     LOCAL_DEV is not "true" in wrangler.toml [vars] or .dev.vars: a receiver with these settings will not send here\n');
+    expect(same.out()).toContain("receiver    WEBHOOK_URL in the settings is this listener (http://localhost:8789/webhooks)\n");
     expect(same.out()).not.toContain("warning     WEBHOOK_URL");
     const other = host(["listen", "--port", "8790"], files);
     const otherExit = main(other.h);
     await other.started;
     other.stop();
     await otherExit;
+    expect(other.out()).toContain("receiver    set WEBHOOK_URL=http://127.0.0.1:8790/webhooks (in .dev.vars, or npm run dev -- --var WEBHOOK_URL:http://127.0.0.1:8790/webhooks)\n");
     expect(other.out()).toContain("warning     WEBHOOK_URL in the settings is http://localhost:8789/webhooks, not this listener\n");
   });
 
