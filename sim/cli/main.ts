@@ -44,8 +44,7 @@ Commands
   listen [--port P] [--path /p] [--secret whsec_...] [--fail N] [--fail-rate R]
                                  receive the receiver's webhooks (default http://127.0.0.1:${DEFAULT_LISTEN_PORT}${DEFAULT_LISTEN_PATH}):
                                  verify each (Standard Webhooks, WEBHOOK_SECRET), print one line per
-                                 message, answer 204, or 400 with the reason; --fail N answers the first
-                                 N with 500, --fail-rate R (0 to 1) that share of them, to watch retries
+                                 message, answer 204, or 400 with the reason; until Ctrl+C
 
 Options
   --url URL                      receiver (default http://localhost:8787/callback)
@@ -57,9 +56,10 @@ Options
   --dev-vars FILE                secrets file (default .dev.vars, as wrangler dev)
   --retries N                    resends of the same bytes after a 500 or network error (default 2)
   --no-check                     sync: skip the CHECK_URL before pushing
-  --port, --path                 listen: where the webhooks are taken (port 0: any free port)
+  --port P, --path /p            listen: where webhooks are taken (default ${DEFAULT_LISTEN_PORT}, ${DEFAULT_LISTEN_PATH}; port 0: any free one)
   --secret whsec_...             listen: the webhook secret (default WEBHOOK_SECRET of the settings files)
-  --fail N, --fail-rate R        listen: answer 500 on purpose (the first N requests; a share R of them)
+  --fail N                       listen: answer the first N requests with 500, to watch the retries
+  --fail-rate R                  listen: answer a share R of the requests with 500 (0 to 1, or 20%)
 
 Settings come from wrangler.toml [vars], then .dev.vars (secrets and overrides), then these flags:
 the same names and order as \`wrangler dev\`, so the defaults match \`npm run dev\`.
