@@ -2,6 +2,7 @@
 // through `CliHost`, supplied by scripts/simulate.mjs, so this file type-checks against Web APIs only.
 import { randomLetters } from "../../src/protocol/codec";
 import { planCompany } from "../core/company";
+import { createListener, DEFAULT_LISTEN_PATH, DEFAULT_LISTEN_PORT, formatTally, webhookSecretProblem } from "../core/listen";
 import { checkUrl, replay, tamper } from "../core/modes";
 import { describeProfile, FLAG_SETTINGS, mergeSettings, profileFromSettings, type SimProfile } from "../core/profile";
 import { formatChecks, formatPlan, formatSyncSummary } from "../core/report";
@@ -23,6 +24,11 @@ export interface CliHost {
   columns: number;
   fetch: FetchLike;
   now(): number;
+  /**
+   * Serves `handler` over HTTP on 127.0.0.1:`port` (0: any free port). Resolves once listening, with the
+   * port and `closed`, which settles when the user stops the command (Ctrl+C, SIGTERM). Only `listen` uses it.
+   */
+  serve?(port: number, handler: (request: Request) => Promise<Response>): Promise<{ port: number; closed: Promise<void> }>;
 }
 
 const USAGE = `Usage: npm run simulate -- <command> [options]
@@ -35,6 +41,10 @@ Commands
                                  then updates, moves and deletes); progress and a summary
   replay                         the same request again, re-spelled and relabelled: answered from the store or refused
   tamper                         flip a character of data / signature / timestamp / bearer: each refused
+  listen [--port P] [--path /p] [--secret whsec_...] [--fail N] [--fail-rate R]
+                                 receive the receiver's webhooks (default http://127.0.0.1:${DEFAULT_LISTEN_PORT}${DEFAULT_LISTEN_PATH}):
+                                 verify each (Standard Webhooks, WEBHOOK_SECRET), print one line per
+                                 message, answer 204, or 400 with the reason; until Ctrl+C
 
 Options
   --url URL                      receiver (default http://localhost:8787/callback)
@@ -46,6 +56,10 @@ Options
   --dev-vars FILE                secrets file (default .dev.vars, as wrangler dev)
   --retries N                    resends of the same bytes after a 500 or network error (default 2)
   --no-check                     sync: skip the CHECK_URL before pushing
+  --port P, --path /p            listen: where webhooks are taken (default ${DEFAULT_LISTEN_PORT}, ${DEFAULT_LISTEN_PATH}; port 0: any free one)
+  --secret whsec_...             listen: the webhook secret (default WEBHOOK_SECRET of the settings files)
+  --fail N                       listen: answer the first N requests with 500, to watch the retries
+  --fail-rate R                  listen: answer a share R of the requests with 500 (0 to 1, or 20%)
 
 Settings come from wrangler.toml [vars], then .dev.vars (secrets and overrides), then these flags:
 the same names and order as \`wrangler dev\`, so the defaults match \`npm run dev\`.
@@ -66,12 +80,18 @@ const OPTIONS = {
   seed: { type: "string", default: "1" },
   concurrency: { type: "string" },
   "no-check": { type: "boolean" },
+  port: { type: "string" },
+  path: { type: "string", default: DEFAULT_LISTEN_PATH },
+  secret: { type: "string" },
+  fail: { type: "string" },
+  "fail-rate": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 type Values = ParsedValues<typeof OPTIONS>;
 
-function loadProfile(host: CliHost, values: Values): SimProfile {
+/** The settings `wrangler dev` would read: wrangler.toml [vars], then .dev.vars (or --dev-vars FILE). */
+function readSettingsFiles(host: CliHost, values: Values): { vars: Record<string, string>; devVars: Record<string, string>; source: string } {
   const toml = host.readProjectFile("wrangler.toml");
   const wranglerVars = toml === null ? {} : parseWranglerVars(toml);
   let devVarsText: string | null;
@@ -90,17 +110,99 @@ function loadProfile(host: CliHost, values: Values): SimProfile {
       if (devVarsText !== null) host.stderr("simulate: .dev.vars is missing; using .dev.vars.example (npm run dev copies it)\n");
     }
   }
+  return { vars: wranglerVars, devVars: devVarsText === null ? {} : parseDotenv(devVarsText), source };
+}
+
+function loadProfile(host: CliHost, values: Values): SimProfile {
+  const files = readSettingsFiles(host, values);
   const overrides: Record<string, string> = {};
   for (const [flag, setting] of Object.entries(FLAG_SETTINGS)) {
     const v = values[flag as keyof typeof FLAG_SETTINGS];
     if (v !== undefined) overrides[setting] = v;
   }
-  const result = profileFromSettings(mergeSettings(wranglerVars, devVarsText === null ? {} : parseDotenv(devVarsText), overrides));
+  const result = profileFromSettings(mergeSettings(files.vars, files.devVars, overrides));
   if (!result.ok) {
     const problems = result.problems.map((p) => `  ${p.setting} ${p.problem}`).join("\n");
-    throw new UsageError(`settings (wrangler.toml [vars], ${source}, flags) are not usable:\n${problems}`);
+    throw new UsageError(`settings (wrangler.toml [vars], ${files.source}, flags) are not usable:\n${problems}`);
   }
   return result.profile;
+}
+
+/** --fail-rate: a share from 0 to 1 (0.25), or a percentage (25%). */
+function rateOption(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const m = /^([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(%?)$/.exec(value);
+  const rate = m ? Number(m[1]) / (m[2] === "%" ? 100 : 1) : NaN;
+  if (rate >= 0 && rate <= 1) return rate;
+  throw new UsageError("--fail-rate must be a share from 0 to 1 (0.25) or a percentage (25%)");
+}
+
+/** Whether two URLs reach the same local endpoint (localhost and 127.0.0.1 being the same host). */
+function sameLoopbackEndpoint(a: string, b: string): boolean {
+  try {
+    const [x, y] = [new URL(a), new URL(b)];
+    const loopback = (u: URL) => ["localhost", "127.0.0.1", "[::1]"].includes(u.hostname);
+    return loopback(x) && loopback(y) && x.protocol === y.protocol && x.port === y.port && x.pathname === y.pathname;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `listen`: the webhook endpoint an application would run, served by the host until the user stops it.
+ * The secret is the Worker's WEBHOOK_SECRET, read from the same files (then --secret), so right after
+ * `npm run dev` it needs no option.
+ */
+async function listen(host: CliHost, values: Values, out: (line?: string) => void): Promise<number> {
+  const port = integerOption("port", values.port, DEFAULT_LISTEN_PORT, 0, 65_535);
+  const path = values.path!;
+  if (!path.startsWith("/")) throw new UsageError("--path must start with /");
+  const failFirst = integerOption("fail", values.fail, 0, 0);
+  const failRate = rateOption(values["fail-rate"]);
+  const files = readSettingsFiles(host, values);
+  const settings = mergeSettings(files.vars, files.devVars);
+  let secret: string;
+  let secretSource: string;
+  if (values.secret !== undefined) {
+    [secret, secretSource] = [values.secret, "--secret"];
+  } else if (files.devVars.WEBHOOK_SECRET) {
+    [secret, secretSource] = [files.devVars.WEBHOOK_SECRET, `WEBHOOK_SECRET of ${files.source}`];
+  } else if (files.vars.WEBHOOK_SECRET) {
+    [secret, secretSource] = [files.vars.WEBHOOK_SECRET, "WEBHOOK_SECRET of wrangler.toml [vars]"];
+  } else {
+    throw new UsageError(`no webhook secret: WEBHOOK_SECRET is not in wrangler.toml [vars] or ${files.source}; set it there (the Worker signs with it) or pass --secret whsec_...`);
+  }
+  const problem = webhookSecretProblem(secret);
+  if (problem !== null) throw new UsageError(`the webhook secret (${secretSource}) ${problem}`);
+  if (host.serve === undefined) throw new UsageError("listen needs a host that can serve HTTP");
+
+  const listener = createListener({ secret, path, failFirst, failRate, print: (line) => out(line) });
+  let server: { port: number; closed: Promise<void> };
+  try {
+    server = await host.serve(port, listener.handle);
+  } catch (e) {
+    host.stderr(`simulate: cannot listen on 127.0.0.1:${port}: ${e instanceof Error ? e.message : String(e)} (another listen running? --port)\n`);
+    return 1;
+  }
+  const url = `http://127.0.0.1:${server.port}${path}`;
+  out(`listening   ${url}`);
+  out(`secret      ${secretSource}`);
+  const configured = settings.WEBHOOK_URL ? sameLoopbackEndpoint(settings.WEBHOOK_URL, url) : false;
+  if (configured) out(`receiver    WEBHOOK_URL in the settings is this listener (${settings.WEBHOOK_URL})`);
+  else out(`receiver    set WEBHOOK_URL=${url} (in .dev.vars, or npm run dev -- --var WEBHOOK_URL:${url})`);
+  out("            the Worker sends to an http://localhost or 127.0.0.1 URL only with LOCAL_DEV=true (only .dev.vars.example sets it)");
+  if (settings.LOCAL_DEV !== "true") out(`warning     LOCAL_DEV is not "true" in wrangler.toml [vars] or ${files.source}: a receiver with these settings will not send here`);
+  if (settings.WEBHOOK_URL && !configured) out(`warning     WEBHOOK_URL in the settings is ${settings.WEBHOOK_URL}, not this listener`);
+  const failing: string[] = [];
+  if (failFirst > 0) failing.push(failFirst === 1 ? "the first request" : `the first ${failFirst} requests`);
+  if (failRate > 0) failing.push(`${failFirst > 0 ? "then " : ""}${Number((failRate * 100).toFixed(2))}% of ${failFirst > 0 ? "the rest" : "requests"}`);
+  out(`answers     204 verified, 400 not verified (with the reason)${failing.length > 0 ? `; 500 on purpose to ${failing.join(", ")}` : ""}`);
+  out("");
+  await server.closed;
+  const tally = listener.tally();
+  out("");
+  out(`stopped     ${formatTally(tally)}`);
+  return tally.notVerified === 0 ? 0 : 1;
 }
 
 function readPayload(host: CliHost, arg: string): string {
@@ -157,7 +259,8 @@ export async function main(host: CliHost): Promise<number> {
       host.stdout(USAGE);
       return command === undefined && !values.help ? 2 : 0;
     }
-    if (!["check-url", "send", "sync", "replay", "tamper"].includes(command)) throw new UsageError(`unknown command ${command}`);
+    if (!["check-url", "send", "sync", "replay", "tamper", "listen"].includes(command)) throw new UsageError(`unknown command ${command}`);
+    if (command === "listen") return await listen(host, values, out);
     const url = values.url!;
     const profile = loadProfile(host, values);
     const syncOptions =
