@@ -84,7 +84,7 @@ describe("WEBHOOK_URL and WEBHOOK_SECRET", () => {
 
   it("the development secret of .dev.vars.example is public: refused without LOCAL_DEV, in readConfig and where the dispatcher reads it", () => {
     const dev = Object.fromEntries([...testEnv.DEV_VARS_EXAMPLE.matchAll(/^([A-Z_]+)="([^"]*)"$/gm)].map((m) => [m[1]!, m[2]!]));
-    expect(dev.WEBHOOK_URL).toBe("http://localhost:8790/webhooks");
+    expect(dev.WEBHOOK_URL).toBe("http://127.0.0.1:8789/webhooks");
     expect(PUBLIC_DEVELOPMENT_VALUES).toContain(dev.WEBHOOK_SECRET);
     const deployed = { WEBHOOK_URL: HOOK_URL, WEBHOOK_SECRET: dev.WEBHOOK_SECRET! };
     expect(problems(deployed)).toEqual([{ setting: "WEBHOOK_SECRET", problem: "is the public development value from .dev.vars.example: set your own secret" }]);
@@ -93,7 +93,7 @@ describe("WEBHOOK_URL and WEBHOOK_SECRET", () => {
     expect(readWebhookSettings({ ...deployed, LOCAL_DEV: "true" })).not.toBeNull();
     // The whole example file is a valid development configuration, webhooks on.
     const r = readConfig(dev);
-    expect(r.ok && r.config.webhook?.url).toBe("http://localhost:8790/webhooks");
+    expect(r.ok && r.config.webhook?.url).toBe("http://127.0.0.1:8789/webhooks");
   });
 });
 
