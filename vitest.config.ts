@@ -30,6 +30,46 @@ function sources(): Record<string, string> {
   return out;
 }
 
+/**
+ * The webhook endpoint of the tests: an auxiliary Worker that the main Worker's outbound `fetch` reaches (every
+ * URL), and that tests drive through their WEBHOOK_SINK binding at http://sink.control: `/mode` sets how it
+ * answers (a status for all; per webhook-id or per entity id a status or "hang"; a delay), `/received` lists every request it
+ * got (headers, body, the status it answered) and the most it held at once, `/reset` forgets them.
+ */
+const WEBHOOK_SINK_SCRIPT = `
+const fresh = () => ({ status: 200, byId: {}, byEntity: {}, delayMs: 0 });
+let mode = fresh();
+let received = [];
+let inFlight = 0;
+let maxInFlight = 0;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+export default {
+  async fetch(request) {
+    const url = new URL(request.url);
+    if (url.host === "sink.control") {
+      if (url.pathname === "/mode") { mode = { ...fresh(), ...(await request.json()) }; return new Response("ok"); }
+      if (url.pathname === "/received") return Response.json({ received, maxInFlight });
+      if (url.pathname === "/reset") { mode = fresh(); received = []; maxInFlight = 0; return new Response("ok"); }
+      return new Response("unknown control", { status: 404 });
+    }
+    const body = await request.text();
+    let entityId = null;
+    try { entityId = JSON.parse(body).data.entity_id; } catch {}
+    const answer = mode.byId[request.headers.get("webhook-id")] ?? mode.byEntity[entityId] ?? mode.status;
+    received.push({ url: request.url, method: request.method, headers: Object.fromEntries(request.headers), body, answered: answer, at: Date.now() });
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    try {
+      if (mode.delayMs > 0) await sleep(mode.delayMs);
+      if (answer === "hang") { await sleep(30000); return new Response("too late"); }
+      return new Response(answer < 300 ? "ok" : "refused", { status: answer });
+    } finally {
+      inFlight--;
+    }
+  },
+};
+`;
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(here, "migrations"));
   const vectors = JSON.parse(readFileSync(vectorsPath, "utf8"));
@@ -41,6 +81,10 @@ export default defineConfig(async () => {
         miniflare: {
           // A second database, for the upgrade test: it starts empty and is migrated one step at a time.
           d1Databases: { UPGRADE_DB: "upgrade-db" },
+          // Every outbound fetch of the Worker (the webhook dispatcher's) goes to the sink, never to the network.
+          outboundService: "webhook-sink",
+          serviceBindings: { WEBHOOK_SINK: "webhook-sink" },
+          workers: [{ name: "webhook-sink", modules: true, script: WEBHOOK_SINK_SCRIPT, compatibilityDate: "2026-04-20" }],
           bindings: {
             ...committedVars(),
             LOCAL_DEV: "",
@@ -57,6 +101,10 @@ export default defineConfig(async () => {
             ONEACCESS_SIGNING_KEY_PREVIOUS: "",
             ONEACCESS_ENCRYPTION_KEY_PREVIOUS: "",
             DIRECTORY_API_TOKEN: "test-directory-token-7d2e9b4a0c6f1e8b3a5d",
+            // Webhooks off, as deployed by default (WEBHOOK_URL is "" in wrangler.toml); test/webhooks turns them
+            // on per object.
+            WEBHOOK_SECRET: "",
+            WEBHOOK_SECRET_PREVIOUS: "",
             // test/reliability: fast-check runs per property (default 1000), and the other families' scale.
             RELIABILITY_RUNS: process.env.RELIABILITY_RUNS ?? "",
             WRANGLER_TOML: readFileSync(path.join(here, "wrangler.toml"), "utf8"),

@@ -29,7 +29,22 @@ export const PUBLIC_DEVELOPMENT_VALUES: readonly string[] = [
   "devSigningKeyPub",
   "DevPublicGcmKey1",
   "dev-directory-api-token-public-never-deploy",
+  "whsec_b25lYWNjZXNzLWRldi13ZWJob29rLWtleS1wdWJsaWM=",
 ];
+
+/** Standard Webhooks: a secret is `whsec_` and the Base64 of 24 to 64 random bytes. */
+export const WEBHOOK_SECRET_PREFIX = "whsec_";
+export const WEBHOOK_KEY_MIN_BYTES = 24;
+export const WEBHOOK_KEY_MAX_BYTES = 64;
+/** The only hosts a plain-http webhook URL may name, and only with LOCAL_DEV=true (contract section 7). */
+export const LOCAL_WEBHOOK_HOSTS: readonly string[] = ["localhost", "127.0.0.1"];
+
+/** Where every change is POSTed, and the keys each message is signed with (current first). */
+export interface WebhookSettings {
+  url: string;
+  /** Decoded HMAC keys: WEBHOOK_SECRET, then WEBHOOK_SECRET_PREVIOUS during a rotation. */
+  keys: Uint8Array[];
+}
 
 export interface Config {
   protocol: ProtocolSettings;
@@ -43,6 +58,8 @@ export interface Config {
   logLevel: LogLevel;
   /** ONEACCESS_REGION's location hints (placement.ts); null when it is empty: no hint. */
   placement: Placement | null;
+  /** WEBHOOK_URL and WEBHOOK_SECRET; null when both are empty (webhooks off). */
+  webhook: WebhookSettings | null;
   /** LOCAL_DEV=true (only `.dev.vars.example` sets it): development values are accepted. */
   localDev: boolean;
   /** Names of secrets whose `*_PREVIOUS` twin is set: a rotation is in progress. */
@@ -105,6 +122,62 @@ function keyPair(env: RawEnv, name: SecretWithPrevious, rotations: string[]): st
  */
 export function readAuditRetentionDays(env: RawEnv, problems: ConfigProblem[] = []): number {
   return integer(env, "AUDIT_RETENTION_DAYS", 30, 1, 3650, problems);
+}
+
+/** The key bytes of a `whsec_…` secret, or null when it is not one (strict Base64 with its padding). */
+export function webhookKey(secret: string): Uint8Array | null {
+  if (!secret.startsWith(WEBHOOK_SECRET_PREFIX)) return null;
+  const b64 = secret.slice(WEBHOOK_SECRET_PREFIX.length);
+  if (b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return null;
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  return bytes.length >= WEBHOOK_KEY_MIN_BYTES && bytes.length <= WEBHOOK_KEY_MAX_BYTES ? bytes : null;
+}
+
+/**
+ * WEBHOOK_URL, WEBHOOK_SECRET and WEBHOOK_SECRET_PREVIOUS. Off (null) when all are empty; any one set makes
+ * the URL and the secret required. Exported on its own so the webhook dispatcher keeps delivering what is
+ * already in the change log while an unrelated setting is wrong.
+ */
+export function readWebhookSettings(env: RawEnv, problems: ConfigProblem[] = []): WebhookSettings | null {
+  const url = text(env, "WEBHOOK_URL");
+  const secret = text(env, "WEBHOOK_SECRET");
+  const previous = text(env, "WEBHOOK_SECRET_PREVIOUS");
+  if (url === undefined && secret === undefined && previous === undefined) return null;
+  const before = problems.length;
+  const localDev = text(env, "LOCAL_DEV") === "true";
+  if (url === undefined) {
+    problems.push({ setting: "WEBHOOK_URL", problem: `is required when ${secret !== undefined ? "WEBHOOK_SECRET" : "WEBHOOK_SECRET_PREVIOUS"} is set` });
+  } else {
+    const problem = webhookUrlProblem(url, localDev);
+    if (problem !== null) problems.push({ setting: "WEBHOOK_URL", problem });
+  }
+  if (secret === undefined) problems.push({ setting: "WEBHOOK_SECRET", problem: `is required when ${url !== undefined ? "WEBHOOK_URL" : "WEBHOOK_SECRET_PREVIOUS"} is set` });
+  const keys: Uint8Array[] = [];
+  for (const [name, value] of [["WEBHOOK_SECRET", secret], ["WEBHOOK_SECRET_PREVIOUS", previous]] as const) {
+    if (value === undefined) continue;
+    const key = webhookKey(value);
+    if (!localDev && PUBLIC_DEVELOPMENT_VALUES.includes(value)) {
+      problems.push({ setting: name, problem: "is the public development value from .dev.vars.example: set your own secret" });
+    } else if (key === null) {
+      problems.push({ setting: name, problem: `must be ${WEBHOOK_SECRET_PREFIX} followed by the Base64 of ${WEBHOOK_KEY_MIN_BYTES} to ${WEBHOOK_KEY_MAX_BYTES} bytes` });
+    } else keys.push(key);
+  }
+  return problems.length > before ? null : { url: url!, keys };
+}
+
+/** Why a webhook URL is refused (never quoting it), or null: https, or plain http to this machine in development. */
+function webhookUrlProblem(value: string, localDev: boolean): string | null {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return "must be an absolute https: URL";
+  }
+  if (url.protocol === "https:") return null;
+  if (url.protocol === "http:" && LOCAL_WEBHOOK_HOSTS.includes(url.hostname)) {
+    return localDev ? null : "may use plain http: only with LOCAL_DEV=true (development); set an https: URL";
+  }
+  return "must be an https: URL (plain http: only to localhost or 127.0.0.1 with LOCAL_DEV=true)";
 }
 
 export function readConfig(env: RawEnv): ConfigResult {
@@ -176,6 +249,7 @@ export function readConfig(env: RawEnv): ConfigResult {
   const logLevel = choice<LogLevel>(env, "LOG_LEVEL", LOG_LEVELS, "log", problems);
   const region = placementFor(text(env, "ONEACCESS_REGION"));
   if (!region.ok) problems.push({ setting: "ONEACCESS_REGION", problem: region.problem });
+  const webhook = readWebhookSettings(env, problems);
 
   if (problems.length > 0) return { ok: false, problems };
   return {
@@ -189,6 +263,7 @@ export function readConfig(env: RawEnv): ConfigResult {
       auditRetentionDays,
       logLevel,
       placement: region.ok ? region.placement : null,
+      webhook,
       localDev,
       rotations,
       warnings,
@@ -196,7 +271,7 @@ export function readConfig(env: RawEnv): ConfigResult {
   };
 }
 
-/** Every secret: each is checked against the public development values. */
+/** The receiver's secrets, each checked against the public development values (the webhook secrets are checked where they are read). */
 const SECRET_NAMES = [
   "ONEACCESS_BEARER_TOKEN",
   "ONEACCESS_BEARER_TOKEN_PREVIOUS",
@@ -210,6 +285,8 @@ type SecretWithPrevious = "ONEACCESS_BEARER_TOKEN" | "ONEACCESS_SIGNING_KEY" | "
 
 const NAMES = [
   ...SECRET_NAMES,
+  "WEBHOOK_SECRET",
+  "WEBHOOK_SECRET_PREVIOUS",
   "ONEACCESS_SIGNATURE",
   "ONEACCESS_ENCRYPTION",
   "ONEACCESS_GCM_LAYOUT",
@@ -221,6 +298,7 @@ const NAMES = [
   "AUDIT_RETENTION_DAYS",
   "LOG_LEVEL",
   "ONEACCESS_REGION",
+  "WEBHOOK_URL",
   "LOCAL_DEV",
 ] as const;
 type ConfigName = (typeof NAMES)[number];

@@ -1,4 +1,5 @@
-// The Worker: Hono routes everything; the event ledger Durable Object is exported for its binding.
+// The Worker: Hono routes everything; the event ledger and the webhook dispatcher Durable Objects are exported
+// for their bindings.
 import { Hono } from "hono";
 import { admin } from "./http/admin";
 import { api } from "./http/api";
@@ -6,8 +7,10 @@ import { callback } from "./http/callback";
 import { health } from "./http/health";
 import type { AppEnv } from "./http/types";
 import { scheduledRetention } from "./ops/retention";
+import { wakeDispatcher } from "./webhooks/poke";
 
 export { EventLedger } from "./ingest/event-ledger";
+export { WebhookDispatcher } from "./webhooks/dispatcher";
 
 const app = new Hono<AppEnv>();
 
@@ -25,9 +28,10 @@ app.onError((err, c) => {
 
 export default {
   fetch: app.fetch,
-  // Cron Trigger (wrangler.toml [triggers]): trims the audit table to AUDIT_RETENTION_DAYS.
+  // Cron Trigger (wrangler.toml [triggers]): trims the audit table to AUDIT_RETENTION_DAYS, and wakes the
+  // webhook dispatcher, whose heartbeat would otherwise wait for the next change if its alarm were ever lost.
   async scheduled(controller, env) {
-    await scheduledRetention(env, controller.scheduledTime);
+    await Promise.all([scheduledRetention(env, controller.scheduledTime), wakeDispatcher(env)]);
   },
 } satisfies ExportedHandler<Env>;
 

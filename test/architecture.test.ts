@@ -33,11 +33,17 @@ const MAY_IMPORT: Array<[RegExp, RegExp[]]> = [
   [/^src\/protocol\//, [/^src\/protocol\//]],
   [/^src\/config$/, [/^src\/protocol\//, /^src\/placement$/]],
   [/^src\/directory\//, [/^src\/directory\//, /^src\/protocol\//, /^src\/config$/, /^src\/errors$/]],
-  [/^src\/ingest\//, [/^src\/ingest\//, /^src\/directory\//, /^src\/protocol\//, /^src\/config$/, /^src\/errors$/]],
+  // The event ledger pokes the webhook dispatcher after a change (webhooks/poke.ts), never importing the object.
+  [/^src\/ingest\//, [/^src\/ingest\//, /^src\/directory\//, /^src\/protocol\//, /^src\/config$/, /^src\/errors$/, /^src\/webhooks\/poke$/]],
   [/^src\/read\//, [/^src\/read\//, /^src\/directory\/(rows|changes)$/]],
   [/^src\/ops\//, [/^src\/ops\//, /^src\/config$/, /^src\/errors$/]],
-  [/^src\/http\//, [/^src\/http\//, /^src\/ingest\/(ingest|types|cost)$/, /^src\/directory\/rows$/, /^src\/read\//, /^src\/protocol\//, /^src\/config$/, /^src\/errors$/]],
-  [/^src\/index$/, [/^src\/http\//, /^src\/ingest\/event-ledger$/, /^src\/ops\//]],
+  // The webhook dispatcher reads the change log as the events API does, and nothing else of the directory.
+  [/^src\/webhooks\//, [/^src\/webhooks\//, /^src\/read\/changes$/, /^src\/config$/, /^src\/errors$/]],
+  [
+    /^src\/http\//,
+    [/^src\/http\//, /^src\/ingest\/(ingest|types|cost)$/, /^src\/directory\/rows$/, /^src\/read\//, /^src\/protocol\//, /^src\/config$/, /^src\/errors$/, /^src\/webhooks\/(stub|poke)$/],
+  ],
+  [/^src\/index$/, [/^src\/http\//, /^src\/ingest\/event-ledger$/, /^src\/ops\//, /^src\/webhooks\/(dispatcher|poke)$/]],
 ];
 
 describe("the module map's import rules", () => {
@@ -64,6 +70,22 @@ describe("the module map's import rules", () => {
   it("nothing imports the HTTP layer but the Worker's entry point", () => {
     const into = edges.filter((e) => e.target.startsWith("src/http/") && !e.file.startsWith("src/http/") && e.file !== "src/index.ts");
     expect(into.map((e) => `${e.file} -> ${e.target}`)).toEqual([]);
+  });
+
+  it("nothing imports the webhook dispatcher's object but the Worker's entry point (the rest reach it through its stub)", () => {
+    const into = edges.filter((e) => e.target === "src/webhooks/dispatcher" && !e.file.startsWith("src/webhooks/") && e.file !== "src/index.ts");
+    expect(into.map((e) => `${e.file} -> ${e.target}`)).toEqual([]);
+    // Inside its folder, only the stub names its type, and only as a type.
+    const inside = edges.filter((e) => e.target === "src/webhooks/dispatcher" && e.file.startsWith("src/webhooks/")).map((e) => e.file);
+    expect(inside).toEqual(["src/webhooks/stub.ts"]);
+    expect(testEnv.SOURCES["src/webhooks/stub.ts"]).toMatch(/import type \{ WebhookDispatcher \} from "\.\/dispatcher"/);
+  });
+
+  it("the webhooks sign with Web Crypto: no package is imported but the runtime's", () => {
+    const packages = edges.filter((e) => e.file.startsWith("src/webhooks/") && !ours(e.target)).map((e) => `${e.file} -> ${e.target}`);
+    expect(packages).toEqual(["src/webhooks/dispatcher.ts -> cloudflare:workers"]);
+    const anywhere = edges.filter((e) => e.file.startsWith("src/") && /standardwebhooks|svix|crypto-js|node:crypto/.test(e.target));
+    expect(anywhere).toEqual([]);
   });
 
   it("the tools (sim/, emulator/, bench/) use only the protocol and the configuration of src/", () => {

@@ -95,10 +95,16 @@ describe("readConfig", () => {
     expect(dev.LOCAL_DEV).toBe("true");
     const secrets = Object.entries(dev).filter(([name, value]) => name !== "LOCAL_DEV" && value !== "");
     expect(secrets.length).toBeGreaterThanOrEqual(4);
+    // The webhook URL and secret come as a pair: each is tried with a production value of the other.
+    const partner: Record<string, Record<string, string>> = {
+      WEBHOOK_URL: { WEBHOOK_SECRET: `whsec_${btoa("production webhook key: 32 bytes")}` },
+      WEBHOOK_SECRET: { WEBHOOK_URL: "https://hooks.example.com/oneaccess" },
+    };
     for (const [name, value] of secrets) {
-      expect(problems({ ...valid, [name]: value }), name).toEqual([name]);
-      expect(problems({ ...valid, [name]: value, LOCAL_DEV: "yes" }), name).toEqual([name]);
-      expect(problems({ ...valid, [name]: value, LOCAL_DEV: "true" }), name).toEqual([]);
+      const base = { ...valid, ...partner[name] };
+      expect(problems({ ...base, [name]: value }), name).toEqual([name]);
+      expect(problems({ ...base, [name]: value, LOCAL_DEV: "yes" }), name).toEqual([name]);
+      expect(problems({ ...base, [name]: value, LOCAL_DEV: "true" }), name).toEqual([]);
     }
     // The example file as a whole is a valid development configuration.
     expect(readConfig(dev).ok).toBe(true);

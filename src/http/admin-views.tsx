@@ -2,7 +2,9 @@
 // every value it renders; the only raw text is the fixed doctype and stylesheet below.
 import type { Child, FC } from "hono/jsx";
 import { raw } from "hono/html";
+import type { ApiChange } from "../read/changes";
 import type { ApiDelivery, ApiUser, DirectoryCounts, TreeOrganization } from "../read/queries";
+import type { HeldMessage, WebhookStatus } from "../webhooks/stub";
 import type { Refusal } from "./diagnostics";
 
 const CSS = `
@@ -69,6 +71,9 @@ ul.tree li { padding: 3px 0; }
 .login label { display: block; color: var(--muted); margin-bottom: 6px; }
 .login input { width: 100%; margin-bottom: 12px; }
 .error { background: var(--bad-bg); color: var(--bad); padding: 8px 10px; border-radius: 6px; margin-bottom: 12px; }
+form.row { margin: 0; }
+button.small { padding: 2px 10px; font-size: 12px; }
+h3 { font-size: 14px; margin: 16px 0 8px; }
 `;
 
 export const Document: FC<{ title: string; children?: Child }> = ({ title, children }) => (
@@ -141,12 +146,22 @@ export interface ConfigStatus {
   recentRefusals: Refusal[];
 }
 
+/** The webhook card's state: never a secret, a message body, or more of the URL than its origin. */
+export type WebhookView =
+  | { state: "off" }
+  | { state: "misconfigured"; settings: string[] }
+  | { state: "unreachable"; target: string }
+  | { state: "on"; target: string; rotation: boolean; status: WebhookStatus };
+
 export interface DashboardProps {
   config: ConfigStatus;
   counts: DirectoryCounts;
   tree: { organizations: TreeOrganization[]; truncated: boolean };
   search: { q: string; error: string | null; users: ApiUser[]; more: boolean } | null;
   deliveries: ApiDelivery[];
+  /** The change feed's newest changes, newest first. */
+  changes: ApiChange[];
+  webhooks: WebhookView;
   failuresOnly: boolean;
   renderedAt: string;
 }
@@ -301,6 +316,165 @@ const DeliveriesCard: FC<{ deliveries: ApiDelivery[]; failuresOnly: boolean }> =
   </section>
 );
 
+const ChangeFeedCard: FC<{ changes: ApiChange[] }> = ({ changes }) => (
+  <section class="card" id="changes">
+    <h2>
+      Change feed <span class="muted">(newest first, last {changes.length}; GET /api/v1/events)</span>
+    </h2>
+    {changes.length === 0 ? (
+      <p class="muted">No change among the newest rows of the log.</p>
+    ) : (
+      <table>
+        <thead>
+          <tr>
+            <th>when</th>
+            <th>type</th>
+            <th>entity</th>
+            <th>version</th>
+            <th>id</th>
+          </tr>
+        </thead>
+        <tbody>
+          {changes.map((ch) => (
+            <tr data-change-id={ch.id}>
+              <td class="nowrap">{when(ch.recorded_at)}</td>
+              <td class="mono">{ch.type}</td>
+              <td class="mono">
+                {ch.entity_type} {ch.entity_id}
+              </td>
+              <td>{ch.version}</td>
+              <td class="mono">{ch.id}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    )}
+  </section>
+);
+
+const HeldTable: FC<{ messages: HeldMessage[]; dead: boolean }> = ({ messages, dead }) => (
+  <table>
+    <thead>
+      <tr>
+        <th>id</th>
+        <th>type</th>
+        <th>entity</th>
+        <th>version</th>
+        <th>attempts</th>
+        <th>{dead ? "dead since" : "next attempt"}</th>
+        <th>last error</th>
+        {dead ? <th></th> : null}
+      </tr>
+    </thead>
+    <tbody>
+      {messages.map((m) => (
+        <tr class={dead ? "failed" : ""} data-webhook-id={m.id}>
+          <td class="mono">{m.id}</td>
+          <td class="mono">{m.type}</td>
+          <td class="mono">
+            {m.entityType} {m.entityId}
+          </td>
+          <td>{m.version}</td>
+          <td>{m.attempts}</td>
+          <td class="nowrap">{when(dead ? (m.deadAt ?? null) : m.nextAttemptAt)}</td>
+          <td class="message">{m.lastError ?? "—"}</td>
+          {dead ? (
+            <td>
+              <form class="row" method="post" action="/admin/webhooks/redeliver">
+                <input type="hidden" name="id" value={m.id} />
+                <button class="small" type="submit">
+                  Redeliver
+                </button>
+              </form>
+            </td>
+          ) : null}
+        </tr>
+      ))}
+    </tbody>
+  </table>
+);
+
+const WebhooksCard: FC<{ view: WebhookView }> = ({ view }) => {
+  if (view.state === "off") {
+    return (
+      <section class="card" id="webhooks">
+        <h2>
+          Webhooks <span class="pill warn">off</span>
+        </h2>
+        <p class="muted">Set WEBHOOK_URL and the secret WEBHOOK_SECRET to have every change POSTed as a signed Standard Webhooks message.</p>
+      </section>
+    );
+  }
+  if (view.state === "misconfigured") {
+    return (
+      <section class="card" id="webhooks">
+        <h2>
+          Webhooks <span class="pill bad">misconfigured</span>
+        </h2>
+        <p class="error">Nothing is sent until {view.settings.join(", ")} {view.settings.length === 1 ? "is" : "are"} fixed (see Configuration).</p>
+      </section>
+    );
+  }
+  if (view.state === "unreachable") {
+    return (
+      <section class="card" id="webhooks">
+        <h2>
+          Webhooks <span class="pill bad">state unavailable</span>
+        </h2>
+        <p class="error">The dispatcher did not answer; reload to try again. Endpoint: {view.target}</p>
+      </section>
+    );
+  }
+  const s = view.status;
+  return (
+    <section class="card" id="webhooks">
+      <h2>
+        Webhooks
+        {s.deadCount > 0 ? (
+          <span class="pill bad">
+            {s.deadCount} dead {s.deadCount === 1 ? "letter" : "letters"}
+          </span>
+        ) : null}
+        {s.endpointFailing ? <span class="pill bad">endpoint failing</span> : s.retryingCount > 0 ? <span class="pill warn">retrying</span> : <span class="pill ok">delivering</span>}
+      </h2>
+      <dl class="kv">
+        <dt>endpoint</dt>
+        <dd>{view.target}</dd>
+        <dt>signed with</dt>
+        <dd>{view.rotation ? "WEBHOOK_SECRET and WEBHOOK_SECRET_PREVIOUS (rotation)" : "WEBHOOK_SECRET"}</dd>
+        <dt>delivered</dt>
+        <dd data-delivered={s.delivered}>{s.delivered} (running total)</dd>
+        <dt>log position taken</dt>
+        <dd>{s.cursor ?? "none yet"}</dd>
+        <dt>last run</dt>
+        <dd>{s.lastRunAt === null ? "not since the dispatcher started" : when(s.lastRunAt)}</dd>
+        <dt>retrying</dt>
+        <dd>
+          {s.retryingCount}
+          {s.waitingCount > 0 ? ` (${s.waitingCount} more waiting behind them)` : ""}
+        </dd>
+      </dl>
+      {s.retrying.length > 0 ? (
+        <>
+          <h3>Retrying{s.retryingCount > s.retrying.length ? ` (oldest ${s.retrying.length} of ${s.retryingCount})` : ""}</h3>
+          <HeldTable messages={s.retrying} dead={false} />
+        </>
+      ) : null}
+      {s.dead.length > 0 ? (
+        <>
+          <h3>
+            Dead letters{s.deadCount > s.dead.length ? ` (newest ${s.dead.length} of ${s.deadCount})` : ""}: given up after 24 hours
+          </h3>
+          <form class="inline" method="post" action="/admin/webhooks/redeliver-all">
+            <button type="submit">Redeliver all {s.deadCount}</button>
+          </form>
+          <HeldTable messages={s.dead} dead={true} />
+        </>
+      ) : null}
+    </section>
+  );
+};
+
 const SearchCard: FC<{ search: DashboardProps["search"]; failuresOnly: boolean; orgNames: Map<string, string> }> = ({
   search,
   failuresOnly,
@@ -419,6 +593,8 @@ export const Dashboard: FC<DashboardProps> = (props) => {
           <ConfigCard config={props.config} />
           <CountsCard counts={props.counts} />
         </div>
+        <WebhooksCard view={props.webhooks} />
+        <ChangeFeedCard changes={props.changes} />
         <DeliveriesCard deliveries={props.deliveries} failuresOnly={props.failuresOnly} />
         <SearchCard search={props.search} failuresOnly={props.failuresOnly} orgNames={orgNames} />
         <section class="card" id="organizations">

@@ -2,15 +2,21 @@
 // and then kept as a session cookie holding an HMAC keyed with the token (Secure, HttpOnly,
 // SameSite=Strict, Path=/admin): the cookie opens nothing once the token changes. Logins and logouts are
 // POSTs that must come from this origin, whatever their content type (`sameOriginPosts`), on top of
-// SameSite=Strict. The page is read-only.
+// SameSite=Strict. The page reads the directory; its only actions are logging out and putting webhook dead
+// letters back in line (POSTs behind the session and the same origin check).
 import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
+import { readWebhookSettings, type ConfigProblem } from "../config";
 import { BadParameter, parseSearch } from "../read/params";
 import { isoTime } from "../directory/rows";
-import { directoryCounts, listDeliveries, listUsers, organizationTree } from "../read/queries";
-import { Dashboard, DisabledPage, LoginPage, type ConfigStatus, type DashboardProps } from "./admin-views";
+import { listChanges, newestPosition, type ApiChange } from "../read/changes";
+import { directoryCounts, listDeliveries, listUsers, organizationTree, type Reader } from "../read/queries";
+import { errorName } from "../errors";
+import { dispatcherHint } from "../webhooks/poke";
+import { dispatcherStub } from "../webhooks/stub";
+import { Dashboard, DisabledPage, LoginPage, type ConfigStatus, type DashboardProps, type WebhookView } from "./admin-views";
 import { readBodyLimited } from "./body";
 import { operatorStatus } from "./health";
 import {
@@ -30,11 +36,14 @@ const COOKIE_OPTIONS = { path: "/admin", secure: true, httpOnly: true, sameSite:
 const TREE_MAX = 2000;
 const SEARCH_MAX_ROWS = 50;
 const DELIVERIES_SHOWN = 50;
+/** The change feed card: the changes among the newest FEED_WINDOW rows of the log, newest first, at most FEED_SHOWN. */
+const FEED_WINDOW = 100;
+const FEED_SHOWN = 20;
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
-function logAdmin(event: string) {
-  const line = JSON.stringify({ msg: "admin", event });
+function logAdmin(event: string, detail: Record<string, unknown> = {}) {
+  const line = JSON.stringify({ msg: "admin", event, ...detail });
   if (event === "login-refused") console.warn(line);
   else console.log(line);
 }
@@ -126,13 +135,15 @@ admin.get("/", requireAdminSession(), readSession(), async (c) => {
     search = { q: q!.slice(0, 100), error: e.message, users: [], more: false };
   }
 
-  const [counts, tree, found, deliveries] = await Promise.all([
+  const [counts, tree, found, deliveries, changes, webhooks] = await Promise.all([
     directoryCounts(reader),
     organizationTree(reader, TREE_MAX),
     searchTerm === null
       ? null
       : listUsers(reader, { organizationId: null, search: searchTerm, includeDeleted: false }, { limit: SEARCH_MAX_ROWS, after: null }),
     listDeliveries(reader, { code: null, failuresOnly }, { limit: DELIVERIES_SHOWN, after: null }),
+    newestChanges(reader),
+    webhookView(c.env),
   ]);
   if (found !== null && searchTerm !== null) {
     const users = [...found.items].sort((a, b) => a.username.localeCompare(b.username));
@@ -146,10 +157,29 @@ admin.get("/", requireAdminSession(), readSession(), async (c) => {
       tree={tree}
       search={search}
       deliveries={deliveries.items}
+      changes={changes}
+      webhooks={webhooks}
       failuresOnly={failuresOnly}
       renderedAt={isoTime(Date.now())!}
     />,
   );
+});
+
+// Webhook dead letters back in line: one (its id, the change's position) or all. Same origin first, so a
+// cross-site post is refused whether or not the browser holds a session.
+admin.post("/webhooks/redeliver", sameOriginPosts(), requireAdminSession(), async (c) => {
+  const form = await readForm(c.req.raw);
+  const id = form?.get("id") ?? "";
+  if (!/^[1-9][0-9]{0,15}$/.test(id)) return c.text("Send the id of a dead letter.", 400);
+  const redelivered = await dispatcherStub(c.env.WEBHOOK_DISPATCHER, dispatcherHint(c.env)).redeliver(Number(id));
+  logAdmin("webhook-redeliver", { id, redelivered });
+  return c.redirect("/admin#webhooks", 303);
+});
+
+admin.post("/webhooks/redeliver-all", sameOriginPosts(), requireAdminSession(), async (c) => {
+  const redelivered = await dispatcherStub(c.env.WEBHOOK_DISPATCHER, dispatcherHint(c.env)).redeliverAll();
+  logAdmin("webhook-redeliver-all", { redelivered });
+  return c.redirect("/admin#webhooks", 303);
 });
 
 admin.all("*", (c) => c.redirect("/admin", 302));
@@ -159,6 +189,44 @@ admin.onError((err, c) => {
   console.error(JSON.stringify({ msg: "admin error", route: c.req.routePath, error: err.name }));
   return c.text("internal error, retry later", 500);
 });
+
+/** A small urlencoded form (the redeliver button's), or null when the request is not one. */
+async function readForm(request: Request): Promise<URLSearchParams | null> {
+  const type = (request.headers.get("content-type") ?? "").split(";", 1)[0]!.trim().toLowerCase();
+  if (type !== "application/x-www-form-urlencoded") return null;
+  const body = await readBodyLimited(request, 1024);
+  return body.ok ? new URLSearchParams(body.value.text) : null;
+}
+
+/** The changes among the newest FEED_WINDOW rows of the log, newest first (a page of the feed, read backwards). */
+async function newestChanges(reader: Reader): Promise<ApiChange[]> {
+  const newest = await newestPosition(reader);
+  if (newest === 0) return [];
+  const from = newest - FEED_WINDOW;
+  let page = await listChanges(reader, from > 0 ? from : null, FEED_WINDOW, null);
+  // The log holds fewer rows than the window (retention): read it from its oldest.
+  if (!page.ok) page = await listChanges(reader, null, FEED_WINDOW, null);
+  return page.ok ? page.items.map((i) => i.change).reverse().slice(0, FEED_SHOWN) : [];
+}
+
+/**
+ * The webhook card: off, misconfigured, or the dispatcher's state (the URL's origin only: its path may carry
+ * a token). The settings are read as the dispatcher reads them, whatever the rest of the configuration says.
+ */
+async function webhookView(env: Env): Promise<WebhookView> {
+  const problems: ConfigProblem[] = [];
+  const webhook = readWebhookSettings(env, problems);
+  if (problems.length > 0) return { state: "misconfigured", settings: problems.map((p) => p.setting) };
+  if (webhook === null) return { state: "off" };
+  const target = new URL(webhook.url).origin;
+  try {
+    const status = await dispatcherStub(env.WEBHOOK_DISPATCHER, dispatcherHint(env)).status();
+    return { state: "on", target, rotation: webhook.keys.length > 1, status };
+  } catch (e) {
+    console.error(JSON.stringify({ msg: "admin error", route: "webhook status", error: errorName(e) }));
+    return { state: "unreachable", target };
+  }
+}
 
 /** What the page says about the configuration: names, choices and states, never a secret's value. */
 export function configStatus(env: Env): ConfigStatus {

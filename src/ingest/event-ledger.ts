@@ -11,6 +11,7 @@ import { auditRecord, insertAudit } from "../directory/audit";
 import { resolvePassword } from "../directory/passwords";
 import { MESSAGES, type ApplyOutcome } from "../directory/rules";
 import { errorName } from "../errors";
+import { DispatcherPoke } from "../webhooks/poke";
 import { metered, NO_COST, type Cost } from "./cost";
 import type { LedgerOutcome, LedgerRequest, StoredReply, Work } from "./types";
 
@@ -42,6 +43,8 @@ export class EventLedger extends DurableObject<Env> {
   private readonly inFlight = new Map<string, Promise<LedgerOutcome>>();
   /** The object's clock; tests replace it instead of sleeping. */
   clock: () => number = () => Date.now();
+  /** Tells the webhook dispatcher about a change, at most once per POKE_INTERVAL_MS (in this object's memory). */
+  readonly dispatcherPoke = new DispatcherPoke(() => this.clock());
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -95,6 +98,8 @@ export class EventLedger extends DurableObject<Env> {
     } catch (e) {
       return { state: "failed", error: errorName(e), cost };
     }
+    // The change log may have a new row: the dispatcher sends it now rather than at its next heartbeat.
+    if (request.work.kind === "apply" && outcome.code === "200") this.dispatcherPoke.changed(this.env);
     const reply: StoredReply = { code: outcome.code, message: outcome.message, plaintext: outcome.replyData };
     try {
       cost.storeRowsWritten += await this.record(recordKey, reply, request.ttlMs);

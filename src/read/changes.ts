@@ -72,7 +72,8 @@ export async function listChanges(db: Reader, from: number | null, limit: number
   // Placeholders ?1–?3 are the cursor, the scan and the page size; the types follow from ?4.
   const filter = types === null ? "" : ` AND change_type IN (${types.map((_, i) => `?${4 + i}`).join(", ")})`;
   const [bounds, page, scanned] = await db.batch([
-    db.prepare("SELECT min(id) AS oldest, max(id) AS newest FROM deliveries"),
+    // Two subqueries: SQLite reads one row for a lone min() or max(), but the whole table for both in one SELECT.
+    db.prepare("SELECT (SELECT min(id) FROM deliveries) AS oldest, (SELECT max(id) FROM deliveries) AS newest"),
     db
       .prepare(
         `SELECT ${CHANGE_COLUMNS} FROM (SELECT ${CHANGE_COLUMNS} FROM deliveries WHERE id > ?1 ORDER BY id LIMIT ?2)
