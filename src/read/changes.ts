@@ -67,32 +67,36 @@ export type ChangePage =
  * change returned when the page is full, else after the last row looked at (so a filter that matches nothing
  * still moves a consumer on).
  */
+/** Where a page starts: after the cursor ?1, or just before the oldest row the log holds (a constant subquery, one row). */
+const START = "coalesce(?1, (SELECT coalesce(min(id), 1) - 1 FROM deliveries))";
+
 export async function listChanges(db: Reader, from: number | null, limit: number, types: readonly ChangeType[] | null): Promise<ChangePage> {
-  const after = from ?? 0;
-  // Placeholders ?1–?3 are the cursor, the scan and the page size; the types follow from ?4.
+  // Placeholders ?1–?3 are the cursor (null: from the oldest row), the scan and the page size; the types follow from ?4.
   const filter = types === null ? "" : ` AND change_type IN (${types.map((_, i) => `?${4 + i}`).join(", ")})`;
-  const [bounds, page, scanned] = await db.batch([
+  const [bounds, page] = await db.batch([
     // Two subqueries: SQLite reads one row for a lone min() or max(), but the whole table for both in one SELECT.
     db.prepare("SELECT (SELECT min(id) FROM deliveries) AS oldest, (SELECT max(id) FROM deliveries) AS newest"),
+    // The scan window is a range of ids, (start, start + SCAN_ROWS]: a page reads its own rows (and the
+    // non-change rows between them), never more, and the window's end is known without reading it.
     db
       .prepare(
-        `SELECT ${CHANGE_COLUMNS} FROM (SELECT ${CHANGE_COLUMNS} FROM deliveries WHERE id > ?1 ORDER BY id LIMIT ?2)
-         WHERE change_type IS NOT NULL${filter} ORDER BY id LIMIT ?3`,
+        `SELECT ${CHANGE_COLUMNS} FROM deliveries
+         WHERE id > ${START} AND id <= ${START} + ?2 AND change_type IS NOT NULL${filter} ORDER BY id LIMIT ?3`,
       )
-      .bind(after, SCAN_ROWS, limit, ...(types ?? [])),
-    db.prepare("SELECT max(id) AS last FROM (SELECT id FROM deliveries WHERE id > ? ORDER BY id LIMIT ?)").bind(after, SCAN_ROWS),
+      .bind(from, SCAN_ROWS, limit, ...(types ?? [])),
   ]);
   const { oldest, newest } = bounds!.results[0] as { oldest: number | null; newest: number | null };
-  // Ids only grow and retention trims the oldest, so rows (after, oldest) were trimmed if `after` is below.
-  const trimmed = from !== null && oldest !== null && after < oldest - 1;
-  const ahead = (newest !== null && after > newest) || (newest === null && after > 0);
+  const start = from ?? (oldest ?? 1) - 1;
+  // Ids only grow and retention trims the oldest, so rows (start, oldest) were trimmed if `start` is below.
+  const trimmed = from !== null && oldest !== null && start < oldest - 1;
+  const ahead = (newest !== null && start > newest) || (newest === null && start > 0);
   if (trimmed || ahead) {
     return { ok: false, oldest: oldest ?? 0, newest: newest ?? 0 };
   }
   const rows = page!.results as ChangeRow[];
   const items = rows.map((r) => ({ position: r.id, change: apiChange(r) }));
-  const last = (scanned!.results[0] as { last: number | null }).last;
-  const next = items.length === limit ? items[items.length - 1]!.position : (last ?? after);
+  // A short page looked at the whole window, up to the newest row.
+  const next = items.length === limit ? items[items.length - 1]!.position : Math.max(start, Math.min(start + SCAN_ROWS, newest ?? 0));
   return { ok: true, items, next };
 }
 

@@ -167,3 +167,29 @@ describe("a failure-code filter, served by the indexes over failure rows only", 
     await printCosts(context, "d1 rows read, deliveries filtered by a failure code:", figures);
   });
 });
+
+describe("the change feed on the seeded log (4 000 audit rows, every 200 a change record)", () => {
+  beforeAll(async () => {
+    await testEnv.DB.prepare(
+      `UPDATE deliveries SET change_type = 'user.updated', changed = '["name"]', entity_version = 1, event_at = received_at, entity = '{}'
+       WHERE code = '200'`,
+    ).run();
+  });
+
+  it("a page, a deep page and a caught-up poll read O(page) rows: the two ends of the log and the page, never a scan window", async (context) => {
+    const figures: Array<{ route: string; figures: Record<string, number | string> }> = [];
+    for (const [label, path, expectLength] of [
+      ["GET /events (from the oldest)", "/events?limit=50", 50],
+      ["GET /events?after=(deep)", `/events?limit=50&after=${encodeCursor("events", 2000)}`, 50],
+      ["GET /events?after=(newest): a caught-up poll", `/events?after=${encodeCursor("events", 4000)}`, 0],
+    ] as const) {
+      const { status, body, tally } = await measure(path);
+      expect(status, path).toBe(200);
+      expect(body.data, path).toHaveLength(expectLength);
+      expect(body.next_cursor, path).not.toBeNull();
+      figures.push({ route: label, figures: { rows: tally.rowsRead, bound: pageBound(expectLength) } });
+      expect(tally.rowsRead, `${path} reads ${tally.rowsRead} rows`).toBeLessThanOrEqual(pageBound(expectLength));
+    }
+    await printCosts(context, "d1 rows read, the change feed:", figures);
+  });
+});
