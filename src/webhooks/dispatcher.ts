@@ -6,7 +6,7 @@
 // wait behind it; after RETRY_FOR_MS a failing message becomes a dead letter, which holds nothing back.
 // docs/webhooks.md has the design and what it costs on the Free plan.
 import { DurableObject } from "cloudflare:workers";
-import { readWebhookSettings, type WebhookSettings } from "../config";
+import { readAuditRetentionDays, readWebhookSettings, type ConfigProblem, type WebhookSettings } from "../config";
 import { errorName } from "../errors";
 import { listChanges, SCAN_ROWS, type ApiChange } from "../read/changes";
 import { importSigningKeys, webhookBody, webhookHeaders } from "./message";
@@ -229,6 +229,7 @@ export class WebhookDispatcher extends DurableObject<Env> {
     const now = this.clock();
     this.lastRunAt = now;
     this.wokenDuringRun = false;
+    this.expireDeadLetters(now);
     let report: RunReport;
     try {
       report = await this.deliver(settings, now);
@@ -246,6 +247,17 @@ export class WebhookDispatcher extends DurableObject<Env> {
     this.alarmAt = report.nextRunAt;
     if (report.nextRunAt !== null) await this.ctx.storage.setAlarm(report.nextRunAt);
     return report;
+  }
+
+  /**
+   * A dead letter carries the entity as the change log had it: it is kept no longer than the audit retention
+   * keeps that change record (an invalid AUDIT_RETENTION_DAYS deletes nothing, as for the audit log).
+   */
+  private expireDeadLetters(now: number): void {
+    const problems: ConfigProblem[] = [];
+    const days = readAuditRetentionDays(this.env, problems);
+    if (problems.length > 0) return;
+    this.sql.exec("DELETE FROM dead_letters WHERE dead_at < ?", now - days * DAY_MS);
   }
 
   private async deliver(settings: WebhookSettings, now: number): Promise<RunReport> {
@@ -460,6 +472,8 @@ export class WebhookDispatcher extends DurableObject<Env> {
 
 /** After a run that failed as a whole (D1 unreachable, say), the next one comes this much later. */
 const RUN_ERROR_RETRY_MS = 30_000;
+/** A day, for the dead letters' retention. */
+const DAY_MS = 86_400_000;
 
 /** When the next run is due: an entity's next attempt, the log's next look, or the heartbeat. */
 function nextRun(now: number, remaining: Map<number, { key: string; nextAttemptAt: number | null }>, logNext: number | null): number {

@@ -249,6 +249,27 @@ describe("dead letters", () => {
     expect(await fireAlarm(d)).toMatchObject({ delivered: 3 });
     expect((await d.status()).deadCount).toBe(0);
   });
+  it("a dead letter holds personal data (its body) no longer than the audit retention keeps the change log", async () => {
+    const d = await dispatcher({ env: webhookEnv({ AUDIT_RETENTION_DAYS: "7" }) });
+    await appendChange("usr_deadexpire01");
+    await sink.mode({ status: 500 });
+    await d.poke();
+    await fireAlarm(d);
+    while ((await stored(d)).dead.length === 0) {
+      await setClock(d, Math.max(...(await stored(d)).held.map((h) => h.next_attempt_at!)));
+      await d.runOnce();
+    }
+    const deadAt = (await stored(d)).dead[0]!.dead_at;
+    // Just within the retention: kept, and still redeliverable.
+    await setClock(d, deadAt + 7 * 24 * HOUR);
+    await d.runOnce();
+    expect((await stored(d)).dead).toHaveLength(1);
+    // Past it: gone, like the change record it was made from.
+    await setClock(d, deadAt + 7 * 24 * HOUR + 1);
+    await d.runOnce();
+    expect((await stored(d)).dead).toEqual([]);
+    expect((await d.status()).deadCount).toBe(0);
+  });
 });
 
 describe("while the endpoint fails", () => {
