@@ -8,7 +8,11 @@ import { Webhook } from "standardwebhooks";
 export const DEFAULT_LISTEN_PORT = 8789;
 export const DEFAULT_LISTEN_PATH = "/webhooks";
 
-/** The change types the Worker sends (the change log's types, docs/webhooks-listen.md). */
+/**
+ * The change types the Worker sends (the change log's types, docs/webhooks-listen.md). The listener keeps its
+ * own copy, as an application would from the documentation, rather than importing the Worker's: the tools
+ * use only src/protocol and src/config. test/simulator/listen.test.ts checks the two lists agree.
+ */
 export const CHANGE_TYPES = [
   "user.created",
   "user.updated",

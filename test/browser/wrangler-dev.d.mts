@@ -38,3 +38,6 @@ export declare const CHROMIUM: { executablePath: string; args: string[] };
 
 /** Throws, saying how to install it, when /usr/bin/chromium is missing. */
 export declare function requireChromium(): void;
+
+/** SIGTERM to the process group `child` leads, SIGKILL to it after `graceMs` (10 s); resolves once the child exited. */
+export declare function stopProcessGroup<T>(child: { pid?: number }, exited: Promise<T>, graceMs?: number): Promise<T>;

@@ -83,6 +83,24 @@ function runWrangler(args, cwd) {
  * directory the temporary persistence directory (local D1 and Durable Object storage) is created in
  * (default the OS's temporary directory; the bench passes a tmpfs such as /dev/shm).
  */
+/**
+ * Ends a child started in its own process group (`detached: true`): SIGTERM to the whole group, so wrangler
+ * and its workerd stop together, then SIGKILL to the group after `graceMs`. Resolves once the child exited.
+ */
+export async function stopProcessGroup(child, exited, graceMs = 10_000) {
+  const signalGroup = (signal) => {
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  signalGroup("SIGTERM");
+  const done = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), graceMs))]);
+  if (!done) signalGroup("SIGKILL");
+  return exited;
+}
+
 export async function startWranglerDev(options = {}) {
   const extraArgs = options.args ?? [];
   const env = { ...childEnv, ...(options.env ?? {}) };
@@ -124,18 +142,7 @@ export async function startWranglerDev(options = {}) {
 
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM");
-      const done = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 10_000))]);
-      if (!done) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-        await exited;
-      }
-    }
+    if (child.exitCode === null && child.signalCode === null) await stopProcessGroup(child, exited);
     removeDir(persistTo);
   };
 

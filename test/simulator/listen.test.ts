@@ -4,7 +4,8 @@
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { main, type CliHost } from "../../sim/cli/main";
-import { changeMessageProblem, createListener, webhookSecretProblem, type ListenerOptions } from "../../sim/core/listen";
+import { CHANGE_TYPES as LISTENED_TYPES, changeMessageProblem, createListener, webhookSecretProblem, type ListenerOptions } from "../../sim/core/listen";
+import { CHANGE_TYPES as RECORDED_TYPES } from "../../src/directory/changes";
 
 // Base64 keys of 24 bytes, as `whsec_` secrets: the sender's current one, its previous one, and another.
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -59,6 +60,10 @@ function listener(options: Partial<ListenerOptions> = {}) {
 }
 
 describe("the listener's answers and lines", () => {
+  it("knows exactly the change types the Worker records (its own copy, from the documentation)", () => {
+    expect([...LISTENED_TYPES].sort()).toEqual([...RECORDED_TYPES].sort());
+  });
+
   it("a verified user change: 204 and one line with time, type, entity id, version, changed, username and state", async () => {
     const l = listener();
     const res = await l.handle(delivery(DISABLED_ALICE));

@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { stopProcessGroup } from "../browser/wrangler-dev.mjs";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -82,21 +83,7 @@ export function startNode(args) {
 
   /** SIGTERM to the group (the command stops itself), SIGKILL to the group after 10 s; the exit status. */
   async function stop() {
-    if (ended === null) {
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        // already gone
-      }
-      const done = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 10_000))]);
-      if (!done) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-    }
+    if (ended === null) await stopProcessGroup(child, exited);
     return exited;
   }
 
