@@ -1,11 +1,12 @@
 // The bench's command line and the parts of it that read what others wrote: wrangler dev's output (the
-// callback lines and their `cost`, the runtime's "had hung" lines) and /proc. The load itself runs only
-// under `npm run bench`.
+// callback lines and their `cost`, the runtime's "had hung" lines), the webhook sink's counts and /proc.
+// The load itself runs only under `npm run bench`.
 import { describe, expect, it } from "vitest";
-import { main, parseOptions, type BenchHost } from "../../bench/cli/main";
+import { main, parseOptions, webhooksLine, webhookTotals, type BenchHost } from "../../bench/cli/main";
 import { callbackLines, costMeans, costTable, type CostRow } from "../../bench/core/cost";
-import { countLines, HUNG } from "../../bench/core/dev-server";
+import { countLines, HUNG, startDevServer, type DevHost } from "../../bench/core/dev-server";
 import { cpuModelFrom, ProcessGroup, readProcesses, type ProcFs } from "../../bench/core/processes";
+import type { SinkCounts } from "../../bench/core/webhooks";
 
 describe("npm run bench: options", () => {
   it("defaults: the full run", () => {
@@ -23,8 +24,10 @@ describe("npm run bench: options", () => {
       cpuIterations: 5000,
       stateOnDisk: false,
       callbackLog: "warn",
+      webhooks: true,
       out: "bench-results.json",
     });
+    expect(parseOptions(["--no-webhooks"]).webhooks).toBe(false);
   });
 
   it("--quick shortens every phase; options given as well win, in either order, as --flag value or --flag=value", () => {
@@ -54,6 +57,8 @@ describe("npm run bench: options", () => {
       [["--sync-users=-1"], "--sync-users must be an integer of at least 0"],
       [["--callback-log", "debug"], "--callback-log must be log, warn or error"],
       [["--quick=yes"], "--quick takes no value"],
+      [["--no-webhooks=1"], "--no-webhooks takes no value"],
+      [["--webhooks"], "unknown option --webhooks"],
       [["stray"], "unexpected argument stray"],
     ] as const) {
       const r = await run([...argv]);
@@ -65,6 +70,7 @@ describe("npm run bench: options", () => {
       expect(r.code).toBe(0);
       expect(r.out).toContain("Usage: npm run bench -- [options]");
       expect(r.out).toContain("--cost-events N");
+      expect(r.out).toContain("--no-webhooks");
     }
   });
 });
@@ -102,6 +108,64 @@ describe("npm run bench: reading wrangler dev's output", () => {
     expect(countLines(OUTPUT, HUNG)).toBe(1);
     expect(countLines(`${OUTPUT}\n${OUTPUT}`, HUNG)).toBe(2);
     expect(countLines("", HUNG)).toBe(0);
+  });
+});
+
+describe("npm run bench: webhooks", () => {
+  it("the run's totals: by phase (each wrangler dev posts to a path of its own), failed verifications, the sink's CPU", () => {
+    const start: SinkCounts = { messages: 0, distinctIds: 0, notVerified: 0, otherRequests: 0, verifying: true, cpuMs: 150, byPath: {} };
+    const end: SinkCounts = {
+      messages: 12,
+      distinctIds: 11,
+      notVerified: 0,
+      otherRequests: 0,
+      verifying: true,
+      cpuMs: 170.04,
+      byPath: { "/webhooks/load": { messages: 9, distinctIds: 8, notVerified: 0, msSinceNewestId: 5 }, "/webhooks/cost": { messages: 3, distinctIds: 3, notVerified: 0, msSinceNewestId: 1 } },
+    };
+    const urls = { load: "http://127.0.0.1:5000/webhooks/load", cost: "http://127.0.0.1:5000/webhooks/cost" };
+    const totals = webhookTotals(end, start, urls);
+    expect(totals).toEqual({
+      messages: 12,
+      distinctIds: 11,
+      notVerified: 0,
+      otherRequests: 0,
+      signaturesChecked: true,
+      byPhase: { load: { messages: 9, distinctIds: 8, notVerified: 0 }, cost: { messages: 3, distinctIds: 3, notVerified: 0 } },
+      sinkCpuMs: 20,
+    });
+    expect(webhooksLine(totals)).toBe(
+      "the sink got 12 messages, 11 distinct webhook-ids (load 8, cost 3); 0 failed signature verification (should be 0); the sink's own CPU 20 ms",
+    );
+    // A phase that sent nothing (the cost phase skipped); requests that were not POSTs; no secret to check with.
+    const odd = webhookTotals({ ...end, otherRequests: 2, verifying: false, byPath: {} }, start, urls);
+    expect(odd.byPhase.cost).toEqual({ messages: 0, distinctIds: 0, notVerified: 0 });
+    expect(webhooksLine(odd)).toContain("(load 0, cost 0); signatures not checked (no WEBHOOK_SECRET); 2 requests that were not POSTs;");
+    expect(webhooksLine(null)).toBe("off (--no-webhooks)");
+  });
+
+  it("each wrangler dev gets WEBHOOK_URL with --var; webhooks off empties WEBHOOK_SECRET too (a secret without a URL is refused)", async () => {
+    const started: string[][] = [];
+    const host: DevHost = {
+      tmpdir: "/tmp",
+      isWritableDir: () => true,
+      filesystemType: () => 0x01021994,
+      makeTempDir: (prefix) => `/tmp/${prefix}x`,
+      removeDir: () => {},
+      startWranglerDev: async ({ args }) => {
+        started.push(args);
+        return { url: "http://127.0.0.1:8787", port: 8787, pid: 100, output: () => "", stop: async () => {} };
+      },
+      startWebhookSink: () => Promise.reject(new Error("not here")),
+    };
+    const none: ProcFs = { listDir: () => null, readFile: () => null };
+    const clock = { now: () => 0, cpuNow: () => 0 };
+    const on = await startDevServer(host, none, clock, { stateOnDisk: false, wranglerLogLevel: "log", callbackLog: "log", webhookUrl: "http://127.0.0.1:5000/webhooks/cost" }, () => {});
+    const off = await startDevServer(host, none, clock, { stateOnDisk: false, wranglerLogLevel: "warn", callbackLog: "warn", webhookUrl: null }, () => {});
+    expect(started[0]).toEqual(["--log-level", "log", "--var", "LOG_LEVEL:log", "--var", "WEBHOOK_URL:http://127.0.0.1:5000/webhooks/cost"]);
+    expect(started[1]).toEqual(["--log-level", "warn", "--var", "LOG_LEVEL:warn", "--var", "WEBHOOK_URL:", "--var", "WEBHOOK_SECRET:"]);
+    expect(on.setup.webhookUrl).toBe("http://127.0.0.1:5000/webhooks/cost");
+    expect(off.setup.webhookUrl).toBeNull();
   });
 });
 
