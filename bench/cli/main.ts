@@ -9,8 +9,9 @@
 // CHECK_URL) and a full sync; then a second `wrangler dev` at LOG_LEVEL log for the cost of each event type.
 // Every callback is a fresh valid event, sealed and signed with the receiver's own protocol code. The change
 // log and webhooks are on throughout: each wrangler dev sends its webhooks to the host's sink (a path of its
-// own), so the Worker's CPU includes the webhook dispatcher's work (--no-webhooks: webhooks off). Prints its
-// figures and writes them to bench-results.json (git-ignored) with the commit and the date.
+// own), so the Worker's CPU includes the webhook dispatcher's work, and the cost phase reports what the
+// dispatcher writes per change (--no-webhooks: both with webhooks off). Prints its figures and writes them to
+// bench-results.json (git-ignored) with the commit and the date.
 import { integerOption, parseArgs, UsageError } from "../../sim/cli/args";
 import { parseDotenv } from "../../sim/core/settings-files";
 import type { FetchLike } from "../../sim/core/wire";
@@ -366,7 +367,8 @@ export async function main(host: BenchHost): Promise<number> {
     latency: l,
     backToBack: b,
     fullSync: f,
-    cost: cost === null ? null : { eventsPerType: opts.costEvents, rows: cost.value },
+    // webhooks.dispatcher.rowsWrittenPerDeliveredChange: add it to a change's rows' storeRowsWritten (the ledger's).
+    cost: cost === null ? null : { eventsPerType: opts.costEvents, rows: cost.value.rows, webhooks: cost.value.webhooks },
     webhooks,
     hadHungInWholeRun: { throughput: first.hadHung, cost: cost?.hadHung ?? null },
     protocolCpu,
