@@ -139,7 +139,7 @@ export function summarizeCostWebhooks(o: {
 
 /** The cost phase's lines about webhooks, under its table; `null`: webhooks were off. */
 export function costWebhookLines(w: CostWebhooks | null): string[] {
-  if (w === null) return ["  webhooks: off (--no-webhooks): no change was sent, the dispatcher never ran"];
+  if (w === null) return ["  webhooks: off (--no-webhooks: WEBHOOK_URL and WEBHOOK_SECRET empty)"];
   const d = w.dispatcher;
   const sink = `${w.sink.distinctIds} distinct webhook-ids (${w.sink.messages} messages${w.sink.notVerified > 0 ? `, ${w.sink.notVerified} NOT verified` : ""})`;
   const arrival = w.allArrived

@@ -167,7 +167,7 @@ describe("npm run bench: webhooks", () => {
     const none = summarizeCostWebhooks({ changesRecorded: 0, sink: { messages: 0, distinctIds: 0, notVerified: 0, msSinceNewestId: null }, secondsAfterLastChange: 0, waitLimitSeconds: 30, runs: [], troubleLines: 0 });
     expect(none.dispatcher.rowsWrittenPerDeliveredChange).toBeNull();
     expect(costWebhookLines(none)[2]).toMatch(/dispatcher's n\/a$/);
-    expect(costWebhookLines(null)).toEqual(["  webhooks: off (--no-webhooks): no change was sent, the dispatcher never ran"]);
+    expect(costWebhookLines(null)).toEqual(["  webhooks: off (--no-webhooks: WEBHOOK_URL and WEBHOOK_SECRET empty)"]);
   });
 
   it("the run's totals: by phase (each wrangler dev posts to a path of its own), failed verifications, the sink's CPU", () => {
