@@ -7,9 +7,13 @@
 // (the receiver at LOG_LEVEL warn) for a warm-up, requests per second at N connections (/healthz, CHECK_URL,
 // CREATE_USER, UPDATE_USER), latency at one connection, a back-to-back load (CHECK_URL, CREATE_USER,
 // CHECK_URL) and a full sync; then a second `wrangler dev` at LOG_LEVEL log for the cost of each event type.
-// Every callback is a fresh valid event, sealed and signed with the receiver's own protocol code. Prints
-// its figures and writes them to bench-results.json (git-ignored) with the commit and the date.
+// Every callback is a fresh valid event, sealed and signed with the receiver's own protocol code. The change
+// log and webhooks are on throughout: each wrangler dev sends its webhooks to the host's sink (a path of its
+// own), so the Worker's CPU includes the webhook dispatcher's work, and the cost phase reports what the
+// dispatcher writes per change (--no-webhooks: both with webhooks off). Prints its figures and writes them to
+// bench-results.json (git-ignored) with the commit and the date.
 import { integerOption, parseArgs, UsageError } from "../../sim/cli/args";
+import { parseDotenv } from "../../sim/core/settings-files";
 import type { FetchLike } from "../../sim/core/wire";
 import { costPhase } from "../core/cost";
 import { countLines, HUNG, startDevServer, type DevHost, type RunningDev } from "../core/dev-server";
@@ -19,8 +23,9 @@ import { Loader, type LoadGenerator } from "../core/load";
 import { backToBack, latency, LATENCY_GOAL_MS, throughput, warmUp } from "../core/phases";
 import { cpuModelFrom, round, workerdChildOf, type ProcFs } from "../core/processes";
 import { measureProtocolCpu, measureProtocolCpuInWorkerd, protocolInput, type ProtocolCpu, type ScriptWorker } from "../core/protocol";
-import { goalLine } from "../core/report";
+import { goalLine, labelled } from "../core/report";
 import type { Session } from "../core/session";
+import { NO_MESSAGES, type SinkCounts, type SinkPathCounts, type WebhookSink } from "../core/webhooks";
 
 export interface BenchHost extends DevHost {
   argv: readonly string[];
@@ -70,6 +75,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --callback-log LEVEL    the receiver's LOG_LEVEL in the throughput phases: warn (default: refusals and
                           failures only, as the rest of the dev server logs at warn), log (one line per
                           callback, which wrangler dev pipes to its node process and parses) or error
+  --no-webhooks           webhooks off (WEBHOOK_URL and WEBHOOK_SECRET empty), for comparison (default: each
+                          wrangler dev sends every change to the bench's own webhook sink on 127.0.0.1,
+                          which answers 204 and checks each signature)
   --quick                 a short version of every phase (a check that the bench works, not a measurement);
                           options given as well win
   --out FILE              results file (default bench-results.json)
@@ -89,6 +97,7 @@ const OPTIONS = {
   "cpu-iterations": { type: "string" },
   "state-on-disk": { type: "boolean" },
   "callback-log": { type: "string", default: "warn" },
+  "no-webhooks": { type: "boolean" },
   quick: { type: "boolean" },
   out: { type: "string", default: "bench-results.json" },
   help: { type: "boolean", short: "h" },
@@ -110,6 +119,8 @@ export interface BenchOptions {
   cpuIterations: number;
   stateOnDisk: boolean;
   callbackLog: "log" | "warn" | "error";
+  /** Webhooks on (to the bench's sink); false: --no-webhooks. */
+  webhooks: boolean;
   out: string;
 }
 
@@ -158,6 +169,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     cpuIterations: integerOption("cpu-iterations", values["cpu-iterations"], base.cpuIterations, 1),
     stateOnDisk: values["state-on-disk"] ?? false,
     callbackLog,
+    webhooks: !(values["no-webhooks"] ?? false),
     out: values.out!,
   };
 }
@@ -229,6 +241,26 @@ export async function main(host: BenchHost): Promise<number> {
     );
   }
 
+  // --- the webhook sink -------------------------------------------------------------------------------
+  // The Worker signs with WEBHOOK_SECRET of .dev.vars.example (wrangler dev's --env-file): the sink checks it.
+  const webhookSecret = parseDotenv(devVars).WEBHOOK_SECRET?.trim() || null;
+  const sink: WebhookSink | null = opts.webhooks ? await host.startWebhookSink({ secret: webhookSecret }) : null;
+  const sinkAtStart = sink === null ? null : await sink.counts();
+  if (sink === null) log("bench: webhooks off (--no-webhooks): WEBHOOK_URL and WEBHOOK_SECRET empty");
+  else {
+    log(
+      `bench: webhooks on: each wrangler dev sends them to the bench's sink, ${sink.url}/<phase> (204 to every POST; ` +
+        `${webhookSecret === null ? "no WEBHOOK_SECRET in .dev.vars.example, signatures not checked" : "signatures checked with WEBHOOK_SECRET of .dev.vars.example"})`,
+    );
+  }
+  /** WEBHOOK_URL of the wrangler dev of `phase`: a path of its own, since each numbers its changes from 1. */
+  const webhookUrl = (phase: string) => (sink === null ? null : `${sink.url}/${phase}`);
+  const sinkCountsOf = (url: string) => async (): Promise<SinkPathCounts> => (await sink!.counts()).byPath[new URL(url).pathname] ?? NO_MESSAGES;
+  const finish = async (code: number) => {
+    await sink?.close();
+    return code;
+  };
+
   // --- wrangler dev, once per receiver log level -----------------------------------------------------
   const tag = runTag();
   const factory = new BodyFactory(profile);
@@ -236,6 +268,7 @@ export async function main(host: BenchHost): Promise<number> {
   let current: RunningDev | null = null;
   host.onInterrupt(async () => {
     await current?.stop();
+    await sink?.close();
   });
   const session = (running: RunningDev): Session => ({
     bench,
@@ -249,10 +282,11 @@ export async function main(host: BenchHost): Promise<number> {
     now: () => host.now(),
     cpuNow: () => host.cpuNow(),
     log,
+    webhooks: running.setup.webhookUrl === null ? null : { counts: sinkCountsOf(running.setup.webhookUrl) },
   });
   const clock = { now: () => host.now(), cpuNow: () => host.cpuNow() };
   /** Starts a wrangler dev, runs `phases` against it, stops it; null (and the server's last output printed) when a phase threw. */
-  const against = async <T>(o: { wranglerLogLevel: "warn" | "log"; callbackLog: string }, phases: (s: Session) => Promise<T>) => {
+  const against = async <T>(o: { wranglerLogLevel: "warn" | "log"; callbackLog: string; webhookUrl: string | null }, phases: (s: Session) => Promise<T>) => {
     const running = await startDevServer(host, host.proc, clock, { stateOnDisk: opts.stateOnDisk, ...o }, log);
     current = running;
     try {
@@ -267,7 +301,7 @@ export async function main(host: BenchHost): Promise<number> {
     }
   };
 
-  const first = await against({ wranglerLogLevel: "warn", callbackLog: opts.callbackLog }, async (s) => {
+  const first = await against({ wranglerLogLevel: "warn", callbackLog: opts.callbackLog, webhookUrl: webhookUrl("load") }, async (s) => {
     const targets = await warmUp(s, opts.warmupUsers);
     return {
       throughput: await throughput(s, opts.requests, targets, nproc),
@@ -276,12 +310,14 @@ export async function main(host: BenchHost): Promise<number> {
       fullSync: opts.syncUsers > 0 ? await fullSync(s, { users: opts.syncUsers, orgs: opts.syncOrgs, concurrency: opts.syncConcurrency }, nproc) : null,
     };
   });
-  if (first === null) return 1;
+  if (first === null) return finish(1);
   const { throughput: measured, latency: l, backToBack: b, fullSync: f } = first.value;
   log(`bench: ${first.hadHung} lines of the first wrangler dev's output, over all its phases, say a request "had hung"`);
 
-  const cost = opts.costEvents > 0 ? await against({ wranglerLogLevel: "log", callbackLog: "log" }, (s) => costPhase(s, opts.costEvents)) : null;
-  if (opts.costEvents > 0 && cost === null) return 1;
+  const cost =
+    opts.costEvents > 0 ? await against({ wranglerLogLevel: "log", callbackLog: "log", webhookUrl: webhookUrl("cost") }, (s) => costPhase(s, opts.costEvents)) : null;
+  if (opts.costEvents > 0 && cost === null) return finish(1);
+  const webhooks = sink === null ? null : webhookTotals(await sink.counts(), sinkAtStart!, { load: webhookUrl("load")!, cost: webhookUrl("cost")! });
 
   // --- report ----------------------------------------------------------------------------------------
   const ratio = (rps: number) => round(rps / measured.healthz.rps, 3)!;
@@ -307,6 +343,7 @@ export async function main(host: BenchHost): Promise<number> {
   log("");
   log(`ratios        CHECK_URL / healthz ${ratios.checkUrlToHealthz}   CREATE_USER / healthz ${ratios.createUserToHealthz}   UPDATE_USER / healthz ${ratios.updateUserToHealthz}`);
   log(`goals         ${Object.entries(goals).map(([k, v]) => goalLine(v, k)).join("\n              ")}`);
+  log(labelled("webhooks", webhooksLine(webhooks)));
 
   const argv = host.argv.join(" ");
   const results = {
@@ -321,6 +358,7 @@ export async function main(host: BenchHost): Promise<number> {
       profile: { signature: profile.signature, encryption: profile.encryption, layout: profile.layout },
       eventBytes: protocolIn.eventBytes,
       requestBytes: protocolIn.bodyBytes,
+      webhooks: { on: opts.webhooks, sink: sink?.url ?? null, signaturesChecked: sink !== null && webhookSecret !== null },
     },
     // Every process seen in each wrangler dev's group, a workerd started by a reload included.
     setup: { throughput: first.setup, cost: cost?.setup ?? null },
@@ -329,12 +367,59 @@ export async function main(host: BenchHost): Promise<number> {
     latency: l,
     backToBack: b,
     fullSync: f,
-    cost: cost === null ? null : { eventsPerType: opts.costEvents, rows: cost.value },
+    // webhooks.dispatcher.rowsWrittenPerDeliveredChange: add it to a change's rows' storeRowsWritten (the ledger's).
+    cost: cost === null ? null : { eventsPerType: opts.costEvents, rows: cost.value.rows, webhooks: cost.value.webhooks },
+    webhooks,
     hadHungInWholeRun: { throughput: first.hadHung, cost: cost?.hadHung ?? null },
     protocolCpu,
     goals,
   };
   const written = host.writeProjectFile(opts.out, `${JSON.stringify(results, null, 2)}\n`);
   log(`bench: results written to ${written}`);
-  return 0;
+  return finish(0);
+}
+
+export interface WebhookTotals {
+  /** Everything the sink got over the run. */
+  messages: number;
+  distinctIds: number;
+  notVerified: number;
+  /** Requests that were not POSTs (none expected). */
+  otherRequests: number;
+  signaturesChecked: boolean;
+  /** What each wrangler dev sent: the load phases' and the cost phase's. */
+  byPhase: Record<string, Pick<SinkPathCounts, "messages" | "distinctIds" | "notVerified">>;
+  /** The sink's CPU time over the run (a process of its own, in neither the bench's figures nor wrangler dev's). */
+  sinkCpuMs: number;
+}
+
+/** What the sink got over the run, by phase. */
+export function webhookTotals(end: SinkCounts, start: SinkCounts, urls: Record<string, string>): WebhookTotals {
+  const byPhase: WebhookTotals["byPhase"] = {};
+  for (const [phase, url] of Object.entries(urls)) {
+    const { messages, distinctIds, notVerified } = end.byPath[new URL(url).pathname] ?? NO_MESSAGES;
+    byPhase[phase] = { messages, distinctIds, notVerified };
+  }
+  return {
+    messages: end.messages,
+    distinctIds: end.distinctIds,
+    notVerified: end.notVerified,
+    otherRequests: end.otherRequests,
+    signaturesChecked: end.verifying,
+    byPhase,
+    sinkCpuMs: round(end.cpuMs - start.cpuMs, 1)!,
+  };
+}
+
+/** The run's last word on webhooks: what the sink got, and how many failed verification (goal: none). */
+export function webhooksLine(w: WebhookTotals | null): string {
+  if (w === null) return "off (--no-webhooks)";
+  const phases = Object.entries(w.byPhase)
+    .map(([phase, c]) => `${phase} ${c.distinctIds}`)
+    .join(", ");
+  const verification = w.signaturesChecked ? `${w.notVerified} failed signature verification (should be 0)` : "signatures not checked (no WEBHOOK_SECRET)";
+  return (
+    `the sink got ${w.messages} messages, ${w.distinctIds} distinct webhook-ids (${phases}); ${verification}` +
+    `${w.otherRequests > 0 ? `; ${w.otherRequests} requests that were not POSTs` : ""}; the sink's own CPU ${w.sinkCpuMs.toFixed(0)} ms`
+  );
 }

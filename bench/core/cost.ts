@@ -7,10 +7,15 @@
 // D1 statements run for the request, rows read and written as D1's `meta` reports them, and Durable Object
 // SQLite rows written as the SQL cursor reports them. A line without it (the receiver before it logs
 // costs) leaves those columns "n/a".
+//
+// With webhooks on, every change these callbacks record is also sent to the bench's sink by the webhook
+// dispatcher, whose runs log `{"msg":"webhooks","taken":N,...,"storeRowsWritten":N}`: after the table, what
+// the dispatcher wrote per delivered change, and how soon the sink had them all.
 import { checkUrlMessage, createOrganizationMessage, createUserMessage, deleteMessage, openReply, organizationCode, renameOrganizationMessage, replyId, updateUserFieldsMessage, username } from "./events";
 import { CPU_TICK_MS, round, type CpuUse } from "./processes";
 import { figure, table } from "./report";
 import { callbackUrl, sleep, type Session } from "./session";
+import { costWebhookLines, dispatcherRuns, summarizeCostWebhooks, type CostWebhooks } from "./webhooks";
 
 const COST_FIELDS = ["d1Queries", "d1RowsRead", "d1RowsWritten", "storeRowsWritten"] as const;
 export type CostField = (typeof COST_FIELDS)[number];
@@ -83,6 +88,23 @@ interface Step {
 /** Events of each type in the unmeasured warm-up round. */
 const WARM_UP = 20;
 
+/** How long after the last change's callback the sink may take to have them all. */
+export const WEBHOOK_WAIT_MS = 30_000;
+
+export interface CostPhase {
+  rows: CostRow[];
+  /** Null when webhooks were off. */
+  webhooks: CostWebhooks | null;
+}
+
+interface Round {
+  rows: CostRow[];
+  /** Callback lines with the outcome `applied`: the changes recorded. */
+  applied: number;
+  /** The host's clock at the reply to the last callback of the last step with a change; null: none. */
+  lastChangeAt: number | null;
+}
+
 /**
  * `perType` of each, one at a time, in this order: CHECK_URL; CREATE_ORGANIZATION, UPDATE_ORGANIZATION
  * (a rename) and DELETE_ORGANIZATION of the same organizations (empty: no user is in them); CREATE_USER,
@@ -92,15 +114,45 @@ const WARM_UP = 20;
  * the Worker's workerd process, per request. A shorter round of the same goes first, unmeasured: the
  * server is fresh, and the first requests of each kind would pay for compiling the code they run.
  */
-export async function costPhase(s: Session, perType: number): Promise<CostRow[]> {
+export async function costPhase(s: Session, perType: number): Promise<CostPhase> {
   s.log(`bench: cost per event type, ${perType} of each, one at a time (receiver at LOG_LEVEL log), after a warm-up round of ${Math.min(WARM_UP, perType)} each`);
-  await costRound(s, "costwarm", Math.min(WARM_UP, perType));
-  const rows = await costRound(s, "cost", perType);
-  for (const line of costTable(rows)) s.log(line);
-  return rows;
+  const outputFrom = s.running.dev.output().length;
+  const warm = await costRound(s, "costwarm", Math.min(WARM_UP, perType));
+  const measured = await costRound(s, "cost", perType);
+  for (const line of costTable(measured.rows)) s.log(line);
+  const webhooks = await costWebhooks(s, warm.applied + measured.applied, measured.lastChangeAt ?? warm.lastChangeAt, outputFrom);
+  for (const line of costWebhookLines(webhooks)) s.log(line);
+  return { rows: measured.rows, webhooks };
 }
 
-async function costRound(s: Session, kind: string, perType: number): Promise<CostRow[]> {
+/**
+ * Waits until the sink has a webhook-id for each change recorded (up to WEBHOOK_WAIT_MS after the last
+ * change's callback), then until the dispatcher's lines account for what the sink got (a run's line comes
+ * after its last response), and sums them up. Null when webhooks are off.
+ */
+async function costWebhooks(s: Session, changes: number, lastChangeAt: number | null, outputFrom: number): Promise<CostWebhooks | null> {
+  if (s.webhooks === null) return null;
+  const since = lastChangeAt ?? s.now();
+  let sink = await s.webhooks.counts();
+  while (sink.distinctIds < changes && s.now() < since + WEBHOOK_WAIT_MS) {
+    await sleep(50);
+    sink = await s.webhooks.counts();
+  }
+  const arrivedAt = sink.distinctIds >= changes && sink.msSinceNewestId !== null ? s.now() - sink.msSinceNewestId : null;
+  const delivered = (text: string) => dispatcherRuns(text).runs.reduce((n, r) => n + r.delivered, 0);
+  for (const deadline = s.now() + 5_000; delivered(s.running.dev.output().slice(outputFrom)) < sink.distinctIds && s.now() < deadline; ) await sleep(50);
+  const read = dispatcherRuns(s.running.dev.output().slice(outputFrom));
+  return summarizeCostWebhooks({
+    changesRecorded: changes,
+    sink,
+    secondsAfterLastChange: arrivedAt === null ? null : round(Math.max(0, arrivedAt - since) / 1000, 2),
+    waitLimitSeconds: WEBHOOK_WAIT_MS / 1000,
+    runs: read.runs,
+    troubleLines: read.troubleLines,
+  });
+}
+
+async function costRound(s: Session, kind: string, perType: number): Promise<Round> {
   const orgIds: string[] = [];
   const userIds: string[] = [];
   let createUserBodies: string[] = [];
@@ -138,16 +190,20 @@ async function costRound(s: Session, kind: string, perType: number): Promise<Cos
 
   const url = callbackUrl(s);
   const rows: CostRow[] = [];
+  let applied = 0;
+  let lastChangeAt: number | null = null;
   let offset = s.running.dev.output().length;
   for (const step of steps) {
     const bodies = await step.bodies();
     const cpu0 = s.running.group.snapshot();
     const replies: string[] = [];
     let non200 = 0;
+    let lastReplyAt = s.now();
     for (const body of bodies) {
       const res = await s.fetch(new Request(url, { method: "POST", headers: s.loader.callbackHeaders, body }));
       if (res.status !== 200) non200++;
       replies.push(await res.text());
+      lastReplyAt = s.now();
     }
     // The lines reach wrangler's output a moment after the replies.
     let read = callbackLines(s.running.dev.output().slice(offset));
@@ -159,6 +215,9 @@ async function costRound(s: Session, kind: string, perType: number): Promise<Cos
     offset += read.end;
     const outcomes = new Map<string, number>();
     for (const l of read.lines) outcomes.set(`${l.code} ${l.outcome}`, (outcomes.get(`${l.code} ${l.outcome}`) ?? 0) + 1);
+    const changes = read.lines.filter((l) => l.outcome === "applied").length;
+    applied += changes;
+    if (changes > 0) lastChangeAt = lastReplyAt;
     rows.push({
       label: step.label,
       requests: bodies.length,
@@ -173,7 +232,7 @@ async function costRound(s: Session, kind: string, perType: number): Promise<Cos
     });
     await step.after?.(replies);
   }
-  return rows;
+  return { rows, applied, lastChangeAt };
 }
 
 export function costTable(rows: readonly CostRow[]): string[] {

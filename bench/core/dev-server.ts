@@ -2,6 +2,7 @@
 // free port, the development secrets of .dev.vars.example, and everything that only serves local
 // debugging off. The host starts the process (test/browser/wrangler-dev.mjs); this module decides how.
 import { ProcessGroup, ROLE_LABELS, type KnownProcess, type ProcFs } from "./processes";
+import type { WebhookSink } from "./webhooks";
 
 export interface DevServer {
   url: string;
@@ -25,6 +26,12 @@ export interface DevHost {
   removeDir(dir: string): void;
   /** `wrangler dev` of this project with extra arguments and environment, its state under `stateDir`; resolves once /healthz answers. */
   startWranglerDev(options: { args: string[]; env: Record<string, string>; stateDir: string }): Promise<DevServer>;
+  /**
+   * The webhook sink (scripts/lib/webhook-sink.mjs): a server on 127.0.0.1 at a free port, in a process of
+   * its own, answering 204 to every POST and counting messages and distinct webhook-ids per path; with a
+   * `secret`, also the messages whose signature does not verify with it.
+   */
+  startWebhookSink(options: { secret: string | null }): Promise<WebhookSink>;
 }
 
 const TMPFS = 0x01021994;
@@ -39,6 +46,8 @@ export interface DevSetup {
   /** The receiver's LOG_LEVEL. */
   callbackLogLevel: string;
   localExplorer: false;
+  /** Where the Worker sent its webhooks (WEBHOOK_URL); null: webhooks off. */
+  webhookUrl: string | null;
   processes: KnownProcess[];
 }
 
@@ -48,6 +57,8 @@ export interface DevOptions {
   wranglerLogLevel: "warn" | "log";
   /** The receiver's LOG_LEVEL. */
   callbackLog: string;
+  /** WEBHOOK_URL: the sink's, or null for webhooks off (WEBHOOK_URL and WEBHOOK_SECRET empty). */
+  webhookUrl: string | null;
 }
 
 export interface RunningDev {
@@ -95,7 +106,15 @@ export async function startDevServer(
     dev = await host.startWranglerDev({
       // The receiver's LOG_LEVEL: under wrangler dev each line it writes is piped to wrangler's node process
       // and parsed there, even when --log-level then hides it.
-      args: ["--log-level", o.wranglerLogLevel, "--var", `LOG_LEVEL:${o.callbackLog}`],
+      // WEBHOOK_URL the same way (`--var` wins over .dev.vars.example): the sink, or empty for webhooks off,
+      // with WEBHOOK_SECRET empty too (a secret without a URL is a configuration error the Worker refuses).
+      args: [
+        "--log-level",
+        o.wranglerLogLevel,
+        "--var",
+        `LOG_LEVEL:${o.callbackLog}`,
+        ...(o.webhookUrl === null ? ["--var", "WEBHOOK_URL:", "--var", "WEBHOOK_SECRET:"] : ["--var", `WEBHOOK_URL:${o.webhookUrl}`]),
+      ],
       stateDir: state.parent,
       env: {
         WRANGLER_LOG_PATH: logDir,
@@ -128,6 +147,7 @@ export async function startDevServer(
       logLevel: o.wranglerLogLevel,
       callbackLogLevel: o.callbackLog,
       localExplorer: false,
+      webhookUrl: o.webhookUrl,
       processes,
     },
     stop: async () => {

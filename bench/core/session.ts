@@ -4,6 +4,7 @@ import type { FetchLike } from "../../sim/core/wire";
 import type { RunningDev } from "./dev-server";
 import type { BenchProfile, BodyFactory } from "./events";
 import type { LoadGenerator, Loader } from "./load";
+import type { SinkPathCounts } from "./webhooks";
 
 export interface Session {
   bench: BenchProfile;
@@ -20,6 +21,8 @@ export interface Session {
   /** The bench process's own CPU time so far, ms. */
   cpuNow(): number;
   log(line: string): void;
+  /** What the webhook sink got from this wrangler dev so far; null when webhooks are off. */
+  webhooks: { counts(): Promise<SinkPathCounts> } | null;
 }
 
 export const callbackUrl = (s: Session) => `${s.running.dev.url}/callback`;

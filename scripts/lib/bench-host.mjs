@@ -1,6 +1,6 @@
 // The bench's Node host (BenchHost in bench/cli/main.ts): thin wrappers over the Node APIs the bench needs
 // and nothing else. What to start, send, sample and conclude is decided in bench/ (typed, Web APIs only).
-import { execFileSync } from "node:child_process";
+import { execFileSync, fork } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -51,6 +51,56 @@ async function startWorker(entry, compatibilityDate) {
   };
 }
 
+/**
+ * The webhook sink (webhook-sink.mjs) in a process of its own, over IPC: `url`, `counts()`, `close()`. The
+ * channel holds the bench's event loop open only while a question to the sink is waiting for its answer.
+ */
+function startWebhookSink({ secret }) {
+  const child = fork(path.join(root, "scripts", "lib", "webhook-sink.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const waiting = new Map();
+  let seq = 0;
+  let port = null;
+  let failed = null;
+  const settle = (error) => {
+    failed = error;
+    for (const { reject } of waiting.values()) reject(error);
+    waiting.clear();
+  };
+  const ask = (message) =>
+    new Promise((resolve, reject) => {
+      if (failed) return reject(failed);
+      const id = ++seq;
+      waiting.set(id, { resolve, reject });
+      child.channel?.ref();
+      child.send({ ...message, seq: id }, (e) => {
+        if (e) settle(e);
+      });
+    });
+  child.on("message", (m) => {
+    const w = waiting.get(m?.seq);
+    if (!w) return;
+    waiting.delete(m.seq);
+    if (waiting.size === 0) child.channel?.unref();
+    w.resolve(m);
+  });
+  child.once("exit", (code, signal) => settle(new Error(`the webhook sink exited (${code ?? signal})`)));
+  child.once("error", (e) => settle(e));
+  return ask({ type: "start", secret }).then((m) => {
+    port = m.port;
+    return {
+      url: `http://127.0.0.1:${port}/webhooks`,
+      counts: () => ask({ type: "counts" }).then((r) => r.counts),
+      close: async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((done) => child.once("exit", done));
+        child.disconnect();
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 2000).unref())]);
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      },
+    };
+  });
+}
+
 export function benchHost(argv) {
   return {
     argv,
@@ -93,5 +143,6 @@ export function benchHost(argv) {
     makeTempDir: (prefix) => mkdtempSync(path.join(os.tmpdir(), prefix)),
     removeDir: (dir) => rmSync(dir, { recursive: true, force: true }),
     startWranglerDev: (options) => startWranglerDev(options),
+    startWebhookSink,
   };
 }

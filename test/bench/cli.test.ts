@@ -1,11 +1,12 @@
 // The bench's command line and the parts of it that read what others wrote: wrangler dev's output (the
-// callback lines and their `cost`, the runtime's "had hung" lines) and /proc. The load itself runs only
-// under `npm run bench`.
+// callback lines and their `cost`, the webhook dispatcher's run lines, the runtime's "had hung" lines), the
+// webhook sink's counts and /proc. The load itself runs only under `npm run bench`.
 import { describe, expect, it } from "vitest";
-import { main, parseOptions, type BenchHost } from "../../bench/cli/main";
+import { main, parseOptions, webhooksLine, webhookTotals, type BenchHost } from "../../bench/cli/main";
 import { callbackLines, costMeans, costTable, type CostRow } from "../../bench/core/cost";
-import { countLines, HUNG } from "../../bench/core/dev-server";
+import { countLines, HUNG, startDevServer, type DevHost } from "../../bench/core/dev-server";
 import { cpuModelFrom, ProcessGroup, readProcesses, type ProcFs } from "../../bench/core/processes";
+import { costWebhookLines, dispatcherRuns, summarizeCostWebhooks, type SinkCounts } from "../../bench/core/webhooks";
 
 describe("npm run bench: options", () => {
   it("defaults: the full run", () => {
@@ -23,8 +24,10 @@ describe("npm run bench: options", () => {
       cpuIterations: 5000,
       stateOnDisk: false,
       callbackLog: "warn",
+      webhooks: true,
       out: "bench-results.json",
     });
+    expect(parseOptions(["--no-webhooks"]).webhooks).toBe(false);
   });
 
   it("--quick shortens every phase; options given as well win, in either order, as --flag value or --flag=value", () => {
@@ -54,6 +57,8 @@ describe("npm run bench: options", () => {
       [["--sync-users=-1"], "--sync-users must be an integer of at least 0"],
       [["--callback-log", "debug"], "--callback-log must be log, warn or error"],
       [["--quick=yes"], "--quick takes no value"],
+      [["--no-webhooks=1"], "--no-webhooks takes no value"],
+      [["--webhooks"], "unknown option --webhooks"],
       [["stray"], "unexpected argument stray"],
     ] as const) {
       const r = await run([...argv]);
@@ -65,6 +70,7 @@ describe("npm run bench: options", () => {
       expect(r.code).toBe(0);
       expect(r.out).toContain("Usage: npm run bench -- [options]");
       expect(r.out).toContain("--cost-events N");
+      expect(r.out).toContain("--no-webhooks");
     }
   });
 });
@@ -102,6 +108,122 @@ describe("npm run bench: reading wrangler dev's output", () => {
     expect(countLines(OUTPUT, HUNG)).toBe(1);
     expect(countLines(`${OUTPUT}\n${OUTPUT}`, HUNG)).toBe(2);
     expect(countLines("", HUNG)).toBe(0);
+  });
+});
+
+// The dispatcher's run lines as wrangler dev prints them at --log-level log (console.log: as is), between the
+// callback lines; a dead letter (console.warn: decorated); a run line still being written.
+const DISPATCHER_OUTPUT = [
+  '{"msg":"callback","eventType":"CREATE_USER","code":"200","outcome":"applied","durationMs":9}',
+  '{"msg":"webhooks","taken":40,"sent":40,"delivered":40,"failed":0,"dead":0,"storeRowsWritten":1}',
+  "[wrangler:info] POST /callback 200 OK (12ms)",
+  '{"msg":"webhooks","taken":3,"sent":5,"delivered":3,"failed":2,"dead":1,"storeRowsWritten":4}',
+  '\u001b[33m▲ \u001b[43;33m[\u001b[43;30mWARNING\u001b[43;33m]\u001b[0m \u001b[1m{"msg":"webhook dead letter","id":"7","type":"user.created","attempts":15}\u001b[0m',
+  '{"msg":"webhooks","taken":1,"sent":1,"delivered":"x","failed":0,"dead":0,"storeRowsWritten":1}',
+  '{"msg":"webhooks","taken":2,"sent":2',
+].join("\n");
+
+describe("npm run bench: webhooks", () => {
+  it("the dispatcher's run lines; its other lines counted as trouble; a line still being written is left for the next read", () => {
+    const { runs, troubleLines, end } = dispatcherRuns(DISPATCHER_OUTPUT);
+    expect(runs).toEqual([
+      { taken: 40, sent: 40, delivered: 40, failed: 0, dead: 0, storeRowsWritten: 1 },
+      { taken: 3, sent: 5, delivered: 3, failed: 2, dead: 1, storeRowsWritten: 4 },
+      // A field that is not a number counts as 0.
+      { taken: 1, sent: 1, delivered: 0, failed: 0, dead: 0, storeRowsWritten: 1 },
+    ]);
+    expect(troubleLines).toBe(1);
+    expect(DISPATCHER_OUTPUT.slice(end)).toBe('{"msg":"webhooks","taken":2,"sent":2');
+    expect(dispatcherRuns(OUTPUT)).toMatchObject({ runs: [], troubleLines: 0 });
+  });
+
+  it("the cost phase's summary: the dispatcher's rows per delivered change, and when the sink had every change", () => {
+    const { runs, troubleLines } = dispatcherRuns(DISPATCHER_OUTPUT);
+    const sink = { messages: 45, distinctIds: 43, notVerified: 0, msSinceNewestId: 12 };
+    const all = summarizeCostWebhooks({ changesRecorded: 43, sink, secondsAfterLastChange: 1.25, waitLimitSeconds: 30, runs, troubleLines });
+    expect(all).toEqual({
+      changesRecorded: 43,
+      sink: { messages: 45, distinctIds: 43, notVerified: 0 },
+      allArrived: true,
+      secondsAfterLastChange: 1.25,
+      waitLimitSeconds: 30,
+      dispatcher: { runs: 3, taken: 44, sent: 46, delivered: 43, failed: 2, dead: 1, rowsWritten: 6, rowsWrittenPerDeliveredChange: 0.14, troubleLines: 1 },
+    });
+    const printed = costWebhookLines(all);
+    expect(printed[0]).toBe(
+      "  webhooks: 43 changes recorded (the callbacks that applied, warm-up round included); the sink had them all 1.25 s after the last change's callback: 43 distinct webhook-ids (45 messages)",
+    );
+    expect(printed[1]).toMatch(/^ {2}dispatcher: 3 runs took 44 changes, sent 46, delivered 43, 2 failed, 1 dead; 6 SQLite rows written, 0\.140 per delivered change /);
+    expect(printed[2]).toBe("  Durable Object rows written per change: the event ledger's (store rows written, above) + the dispatcher's 0.140");
+    expect(printed[3]).toContain("1 lines of trouble");
+
+    // Not all of them in time: no arrival time, whatever was measured; what did not verify is said.
+    const some = summarizeCostWebhooks({ changesRecorded: 50, sink: { ...sink, notVerified: 2 }, secondsAfterLastChange: 3, waitLimitSeconds: 30, runs: runs.slice(0, 1), troubleLines: 0 });
+    expect(some).toMatchObject({ allArrived: false, secondsAfterLastChange: null, dispatcher: { runs: 1, rowsWrittenPerDeliveredChange: 0.025 } });
+    expect(costWebhookLines(some)[0]).toContain("NOT all reached the sink within 30 s of the last change's callback: 43 distinct webhook-ids (45 messages, 2 NOT verified)");
+    expect(costWebhookLines(some)).toHaveLength(3);
+
+    // No run line at all: no rows per change to give.
+    const none = summarizeCostWebhooks({ changesRecorded: 0, sink: { messages: 0, distinctIds: 0, notVerified: 0, msSinceNewestId: null }, secondsAfterLastChange: 0, waitLimitSeconds: 30, runs: [], troubleLines: 0 });
+    expect(none.dispatcher.rowsWrittenPerDeliveredChange).toBeNull();
+    expect(costWebhookLines(none)[2]).toMatch(/dispatcher's n\/a$/);
+    expect(costWebhookLines(null)).toEqual(["  webhooks: off (--no-webhooks: WEBHOOK_URL and WEBHOOK_SECRET empty)"]);
+  });
+
+  it("the run's totals: by phase (each wrangler dev posts to a path of its own), failed verifications, the sink's CPU", () => {
+    const start: SinkCounts = { messages: 0, distinctIds: 0, notVerified: 0, otherRequests: 0, verifying: true, cpuMs: 150, byPath: {} };
+    const end: SinkCounts = {
+      messages: 12,
+      distinctIds: 11,
+      notVerified: 0,
+      otherRequests: 0,
+      verifying: true,
+      cpuMs: 170.04,
+      byPath: { "/webhooks/load": { messages: 9, distinctIds: 8, notVerified: 0, msSinceNewestId: 5 }, "/webhooks/cost": { messages: 3, distinctIds: 3, notVerified: 0, msSinceNewestId: 1 } },
+    };
+    const urls = { load: "http://127.0.0.1:5000/webhooks/load", cost: "http://127.0.0.1:5000/webhooks/cost" };
+    const totals = webhookTotals(end, start, urls);
+    expect(totals).toEqual({
+      messages: 12,
+      distinctIds: 11,
+      notVerified: 0,
+      otherRequests: 0,
+      signaturesChecked: true,
+      byPhase: { load: { messages: 9, distinctIds: 8, notVerified: 0 }, cost: { messages: 3, distinctIds: 3, notVerified: 0 } },
+      sinkCpuMs: 20,
+    });
+    expect(webhooksLine(totals)).toBe(
+      "the sink got 12 messages, 11 distinct webhook-ids (load 8, cost 3); 0 failed signature verification (should be 0); the sink's own CPU 20 ms",
+    );
+    // A phase that sent nothing (the cost phase skipped); requests that were not POSTs; no secret to check with.
+    const odd = webhookTotals({ ...end, otherRequests: 2, verifying: false, byPath: {} }, start, urls);
+    expect(odd.byPhase.cost).toEqual({ messages: 0, distinctIds: 0, notVerified: 0 });
+    expect(webhooksLine(odd)).toContain("(load 0, cost 0); signatures not checked (no WEBHOOK_SECRET); 2 requests that were not POSTs;");
+    expect(webhooksLine(null)).toBe("off (--no-webhooks)");
+  });
+
+  it("each wrangler dev gets WEBHOOK_URL with --var; webhooks off empties WEBHOOK_SECRET too (a secret without a URL is refused)", async () => {
+    const started: string[][] = [];
+    const host: DevHost = {
+      tmpdir: "/tmp",
+      isWritableDir: () => true,
+      filesystemType: () => 0x01021994,
+      makeTempDir: (prefix) => `/tmp/${prefix}x`,
+      removeDir: () => {},
+      startWranglerDev: async ({ args }) => {
+        started.push(args);
+        return { url: "http://127.0.0.1:8787", port: 8787, pid: 100, output: () => "", stop: async () => {} };
+      },
+      startWebhookSink: () => Promise.reject(new Error("not here")),
+    };
+    const none: ProcFs = { listDir: () => null, readFile: () => null };
+    const clock = { now: () => 0, cpuNow: () => 0 };
+    const on = await startDevServer(host, none, clock, { stateOnDisk: false, wranglerLogLevel: "log", callbackLog: "log", webhookUrl: "http://127.0.0.1:5000/webhooks/cost" }, () => {});
+    const off = await startDevServer(host, none, clock, { stateOnDisk: false, wranglerLogLevel: "warn", callbackLog: "warn", webhookUrl: null }, () => {});
+    expect(started[0]).toEqual(["--log-level", "log", "--var", "LOG_LEVEL:log", "--var", "WEBHOOK_URL:http://127.0.0.1:5000/webhooks/cost"]);
+    expect(started[1]).toEqual(["--log-level", "warn", "--var", "LOG_LEVEL:warn", "--var", "WEBHOOK_URL:", "--var", "WEBHOOK_SECRET:"]);
+    expect(on.setup.webhookUrl).toBe("http://127.0.0.1:5000/webhooks/cost");
+    expect(off.setup.webhookUrl).toBeNull();
   });
 });
 
