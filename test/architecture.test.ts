@@ -92,6 +92,8 @@ describe("the module map's import rules", () => {
     const broken = edges
       .filter((e) => !e.file.startsWith("src/") && e.target.startsWith("src/"))
       .filter((e) => !/^src\/(protocol\/|config$)/.test(e.target))
+      // The bench's workerd harness measures the receiver's own password hash (PASSWORD_POLICY=pbkdf2).
+      .filter((e) => !(e.file === "bench/protocol-worker.ts" && e.target === "src/directory/passwords"))
       .map((e) => `${e.file} -> ${e.target}`);
     expect(broken).toEqual([]);
   });

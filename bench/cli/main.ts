@@ -22,7 +22,7 @@ import { fullSync } from "../core/full-sync";
 import { Loader, type LoadGenerator } from "../core/load";
 import { backToBack, latency, LATENCY_GOAL_MS, throughput, warmUp } from "../core/phases";
 import { cpuModelFrom, round, workerdChildOf, type ProcFs } from "../core/processes";
-import { measureProtocolCpu, measureProtocolCpuInWorkerd, protocolInput, type ProtocolCpu, type ScriptWorker } from "../core/protocol";
+import { measurePbkdf2CpuInWorkerd, measureProtocolCpu, measureProtocolCpuInWorkerd, protocolInput, type ProtocolCpu, type ScriptWorker } from "../core/protocol";
 import { goalLine, labelled } from "../core/report";
 import type { Session } from "../core/session";
 import { NO_MESSAGES, type SinkCounts, type SinkPathCounts, type WebhookSink } from "../core/webhooks";
@@ -227,8 +227,10 @@ export async function main(host: BenchHost): Promise<number> {
   const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(wranglerToml)?.[1];
   const worker = await host.startWorker("bench/protocol-worker.ts", compatibilityDate);
   let inWorkerd: ProtocolCpu | null;
+  let pbkdf2: { hashes: number; cpuMsPerHash: number } | null;
   try {
     inWorkerd = await measureProtocolCpuInWorkerd(worker, () => workerdChildOf(host.proc, host.pid), protocolIn, opts.cpuIterations);
+    pbkdf2 = await measurePbkdf2CpuInWorkerd(worker, () => workerdChildOf(host.proc, host.pid), opts.quick ? 5 : 40);
   } finally {
     await worker.dispose();
   }
@@ -238,6 +240,13 @@ export async function main(host: BenchHost): Promise<number> {
     log(
       `protocol      verify + open + seal of a ${m.eventBytes}-byte event in ${where === "workerd" ? "workerd" : "Node's Web Crypto"}: ` +
         `${round(m.cpuMsPerEvent, 4)} ms CPU (${round(m.wallMsPerEvent, 4)} ms wall), ${m.iterations} iterations`,
+    );
+  }
+
+  if (pbkdf2) {
+    log(
+      `password      PASSWORD_POLICY=pbkdf2: one PBKDF2-SHA256 hash (the receiver's hashPassword) in workerd: ${round(pbkdf2.cpuMsPerHash, 2)} ms CPU, ` +
+        `${pbkdf2.hashes} hashes (${pbkdf2.cpuMsPerHash < 10 ? "within" : "over"} the Free plan's 10 ms per request on its own)`,
     );
   }
 
@@ -368,10 +377,11 @@ export async function main(host: BenchHost): Promise<number> {
     backToBack: b,
     fullSync: f,
     // webhooks.dispatcher.rowsWrittenPerDeliveredChange: add it to a change's rows' storeRowsWritten (the ledger's).
-    cost: cost === null ? null : { eventsPerType: opts.costEvents, rows: cost.value.rows, webhooks: cost.value.webhooks },
+    cost: cost === null ? null : { eventsPerType: opts.costEvents, rows: cost.value.rows, webhooks: cost.value.webhooks, fullSync: cost.value.fullSync },
     webhooks,
     hadHungInWholeRun: { throughput: first.hadHung, cost: cost?.hadHung ?? null },
     protocolCpu,
+    pbkdf2CpuMsPerHash: pbkdf2 === null ? null : round(pbkdf2.cpuMsPerHash, 3),
     goals,
   };
   const written = host.writeProjectFile(opts.out, `${JSON.stringify(results, null, 2)}\n`);

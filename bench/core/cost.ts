@@ -13,6 +13,7 @@
 // the dispatcher wrote per delivered change, and how soon the sink had them all.
 import { checkUrlMessage, createOrganizationMessage, createUserMessage, deleteMessage, openReply, organizationCode, renameOrganizationMessage, replyId, updateUserFieldsMessage, username } from "./events";
 import { CPU_TICK_MS, round, type CpuUse } from "./processes";
+import { fullSyncCost, syncCostRows, type EventCost, type SyncCost, type SyncCostInput } from "./plan-cost";
 import { figure, table } from "./report";
 import { callbackUrl, sleep, type Session } from "./session";
 import { costWebhookLines, dispatcherRuns, summarizeCostWebhooks, type CostWebhooks } from "./webhooks";
@@ -95,6 +96,8 @@ export interface CostPhase {
   rows: CostRow[];
   /** Null when webhooks were off. */
   webhooks: CostWebhooks | null;
+  /** What full syncs of 1 000, 20 000 and 40 000 users cost by these means; null when a row lacks its figures. */
+  fullSync: SyncCost[] | null;
 }
 
 interface Round {
@@ -122,7 +125,57 @@ export async function costPhase(s: Session, perType: number): Promise<CostPhase>
   for (const line of costTable(measured.rows)) s.log(line);
   const webhooks = await costWebhooks(s, warm.applied + measured.applied, measured.lastChangeAt ?? warm.lastChangeAt, outputFrom);
   for (const line of costWebhookLines(webhooks)) s.log(line);
-  return { rows: measured.rows, webhooks };
+  const input = syncCostInput(measured.rows, webhooks);
+  const fullSync = input === null ? null : FULL_SYNC_USERS.map((users) => fullSyncCost(users, input));
+  if (fullSync !== null) for (const line of fullSyncLines(fullSync, input!)) s.log(line);
+  return { rows: measured.rows, webhooks, fullSync };
+}
+
+/** Full syncs the cost phase prices: a small company, the Free plan's sweet spot, OneAccess's largest edition. */
+const FULL_SYNC_USERS = [1_000, 20_000, 40_000];
+/** The ledger's alarm deletes each expired record: one row written (test/budgets.test.ts measures it). */
+const LEDGER_PURGE_ROWS_PER_RECORD = 1;
+/**
+ * D1 rows the dispatcher reads per change: the log's two ends and its page of 40 changes a run, measured in
+ * test/webhooks/delivery.test.ts (the log's reads are not in its run line).
+ */
+const DISPATCHER_D1_ROWS_READ_PER_CHANGE = 42 / 40;
+
+/** The model's input from the measured rows; null when a row it needs has no cost figures. */
+export function syncCostInput(rows: readonly CostRow[], webhooks: CostWebhooks | null): SyncCostInput | null {
+  const event = (label: string): EventCost | null => {
+    const r = rows.find((x) => x.label === label);
+    if (!r || r.d1RowsRead === null || r.d1RowsWritten === null || r.storeRowsWritten === null) return null;
+    return { d1RowsRead: r.d1RowsRead, d1RowsWritten: r.d1RowsWritten, storeRowsWritten: r.storeRowsWritten };
+  };
+  const checkUrl = event("CHECK_URL");
+  const createOrganization = event("CREATE_ORGANIZATION");
+  const createUser = event("CREATE_USER");
+  if (!checkUrl || !createOrganization || !createUser) return null;
+  const cpu = rows.filter((r) => ["CHECK_URL", "CREATE_ORGANIZATION", "CREATE_USER"].includes(r.label)).map((r) => r.workerdCpuMsPerRequest ?? 0);
+  const d = webhooks?.dispatcher;
+  return {
+    checkUrl,
+    createOrganization,
+    createUser,
+    ledgerPurgeRowsPerRecord: LEDGER_PURGE_ROWS_PER_RECORD,
+    webhooks:
+      d && d.rowsWrittenWithAlarmsPerDeliveredChange !== null && d.requestsPerDeliveredChange !== null
+        ? { rowsWrittenPerChange: d.rowsWrittenWithAlarmsPerDeliveredChange, requestsPerChange: d.requestsPerDeliveredChange, d1RowsReadPerChange: DISPATCHER_D1_ROWS_READ_PER_CHANGE }
+        : null,
+    cpuMsPerRequest: Math.max(...cpu),
+  };
+}
+
+export function fullSyncLines(costs: readonly SyncCost[], input: SyncCostInput): string[] {
+  const { header, rows } = syncCostRows(costs);
+  return [
+    "  full sync (a CHECK_URL, one organization per 100 users, the users; all new), from the means above" +
+      (input.webhooks ? ", webhooks on" : ", webhooks off") + ": count (share of the Free plan's day)",
+    ...table(header, rows),
+    `  (ledger purge ${LEDGER_PURGE_ROWS_PER_RECORD} row per record; the dispatcher's D1 rows read ${figure(DISPATCHER_D1_ROWS_READ_PER_CHANGE, 2)} per change, from its tests; ` +
+      `Paid: list price of the usage, billed = beyond the $5 month's inclusions; CPU ${figure(input.cpuMsPerRequest)} ms per callback at most)`,
+  ];
 }
 
 /**

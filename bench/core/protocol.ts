@@ -99,3 +99,25 @@ export async function measureProtocolCpuInWorkerd(
   if (!before || !after || before.pid !== after.pid) return null;
   return { iterations, eventBytes: input.eventBytes, bodyBytes: input.bodyBytes, cpuMsPerEvent: (after.cpuMs - before.cpuMs) / iterations, wallMsPerEvent: wall / iterations };
 }
+
+/**
+ * PASSWORD_POLICY=pbkdf2's hash inside workerd (bench/protocol-worker.ts runs the receiver's own
+ * `hashPassword`): CPU ms per hash, read from /proc like the loop above; null without /proc.
+ */
+export async function measurePbkdf2CpuInWorkerd(
+  worker: ScriptWorker,
+  workerd: () => { pid: number; cpuMs: number } | null,
+  hashes: number,
+): Promise<{ hashes: number; cpuMsPerHash: number } | null> {
+  const run = async (n: number) => {
+    const res = await worker.fetch(new Request("http://bench.local/", { method: "POST", body: JSON.stringify({ pbkdf2: n }) }));
+    const { done } = (await res.json()) as { done: number };
+    if (done !== n) throw new Error(`protocol worker hashed ${done} of ${n}`);
+  };
+  await run(2); // warm-up
+  const before = workerd();
+  await run(hashes);
+  const after = workerd();
+  if (!before || !after || before.pid !== after.pid) return null;
+  return { hashes, cpuMsPerHash: (after.cpuMs - before.cpuMs) / hashes };
+}

@@ -48,6 +48,8 @@ export interface DispatcherRun {
   dead: number;
   /** Rows the dispatcher's SQLite wrote in the run (the alarm it sets aside). */
   storeRowsWritten: number;
+  /** Pokes (RPCs from the ledgers) since its previous run line: each a Durable Object request. */
+  pokes: number;
 }
 
 const RUN_MARK = '{"msg":"webhooks"';
@@ -69,7 +71,7 @@ export function dispatcherRuns(text: string): { runs: DispatcherRun[]; troubleLi
     try {
       const v = JSON.parse(line.slice(at, line.lastIndexOf("}") + 1)) as Record<string, unknown>;
       const n = (k: string) => (typeof v[k] === "number" && Number.isFinite(v[k]) ? (v[k] as number) : 0);
-      runs.push({ taken: n("taken"), sent: n("sent"), delivered: n("delivered"), failed: n("failed"), dead: n("dead"), storeRowsWritten: n("storeRowsWritten") });
+      runs.push({ taken: n("taken"), sent: n("sent"), delivered: n("delivered"), failed: n("failed"), dead: n("dead"), storeRowsWritten: n("storeRowsWritten"), pokes: n("pokes") });
     } catch {
       // not the dispatcher's line after all
     }
@@ -91,6 +93,7 @@ export interface CostWebhooks {
   waitLimitSeconds: number;
   dispatcher: {
     runs: number;
+    pokes: number;
     taken: number;
     sent: number;
     delivered: number;
@@ -100,6 +103,10 @@ export interface CostWebhooks {
     rowsWritten: number;
     /** `rowsWritten` per delivered change: add it to the event ledger's `storeRowsWritten` of a change. */
     rowsWrittenPerDeliveredChange: number | null;
+    /** The same with the alarm each run sets counted as a row written. */
+    rowsWrittenWithAlarmsPerDeliveredChange: number | null;
+    /** Durable Object requests per delivered change: a run is an alarm invocation, a poke an RPC. */
+    requestsPerDeliveredChange: number | null;
     /** Its other lines (a failed run, a dead letter, a lost poke...). */
     troubleLines: number;
   };
@@ -116,6 +123,8 @@ export function summarizeCostWebhooks(o: {
   const sum = (k: keyof DispatcherRun) => o.runs.reduce((a, r) => a + r[k], 0);
   const delivered = sum("delivered");
   const rowsWritten = sum("storeRowsWritten");
+  const pokes = sum("pokes");
+  const perDelivered = (n: number) => (delivered > 0 ? Math.round((n / delivered) * 1000) / 1000 : null);
   const allArrived = o.sink.distinctIds >= o.changesRecorded;
   return {
     changesRecorded: o.changesRecorded,
@@ -125,13 +134,16 @@ export function summarizeCostWebhooks(o: {
     waitLimitSeconds: o.waitLimitSeconds,
     dispatcher: {
       runs: o.runs.length,
+      pokes,
       taken: sum("taken"),
       sent: sum("sent"),
       delivered,
       failed: sum("failed"),
       dead: sum("dead"),
       rowsWritten,
-      rowsWrittenPerDeliveredChange: delivered > 0 ? Math.round((rowsWritten / delivered) * 1000) / 1000 : null,
+      rowsWrittenPerDeliveredChange: perDelivered(rowsWritten),
+      rowsWrittenWithAlarmsPerDeliveredChange: perDelivered(rowsWritten + o.runs.length),
+      requestsPerDeliveredChange: perDelivered(o.runs.length + pokes),
       troubleLines: o.troubleLines,
     },
   };
@@ -149,7 +161,8 @@ export function costWebhookLines(w: CostWebhooks | null): string[] {
     `  webhooks: ${w.changesRecorded} changes recorded (the callbacks that applied, warm-up round included); ${arrival}`,
     `  dispatcher: ${d.runs} runs took ${d.taken} changes, sent ${d.sent}, delivered ${d.delivered}${d.failed > 0 ? `, ${d.failed} failed` : ""}${d.dead > 0 ? `, ${d.dead} dead` : ""}; ` +
       `${d.rowsWritten} SQLite rows written, ${figure(d.rowsWrittenPerDeliveredChange, 3)} per delivered change (as its lines count them: the alarm each run sets is not among them)`,
-    `  Durable Object rows written per change: the event ledger's (store rows written, above) + the dispatcher's ${figure(d.rowsWrittenPerDeliveredChange, 3)}`,
+    `  Durable Object per change: rows written, the event ledger's (store rows written, above) + the dispatcher's ${figure(d.rowsWrittenPerDeliveredChange, 3)} ` +
+      `(${figure(d.rowsWrittenWithAlarmsPerDeliveredChange, 3)} with the alarm each run sets); requests, 1 ledger call + the dispatcher's ${figure(d.requestsPerDeliveredChange, 3)} (${d.runs} runs, ${d.pokes} pokes)`,
     ...(d.troubleLines > 0 ? [`  the dispatcher logged ${d.troubleLines} lines of trouble (a failed run, a dead letter, a lost poke): see wrangler dev's output`] : []),
   ];
 }

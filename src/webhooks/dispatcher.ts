@@ -100,6 +100,8 @@ export class WebhookDispatcher extends DurableObject<Env> {
   /** A poke or an operator's action came while a run was under way: the next run comes soon. */
   private wokenDuringRun = false;
   private lastRunAt: number | null = null;
+  /** Pokes since the last run line: reported there, so the cost of webhooks in Durable Object requests can be read from the log. */
+  private pokesSinceLine = 0;
   private signing: { keys: readonly Uint8Array[]; imported: Promise<CryptoKey[]> } | null = null;
   /** The object's clock, random source and per-request timeout; tests replace them instead of sleeping. */
   clock: () => number = () => Date.now();
@@ -149,6 +151,7 @@ export class WebhookDispatcher extends DurableObject<Env> {
 
   /** The event ledger recorded a change: run now, unless a run is due within FOLLOW_UP_MS anyway. */
   async poke(): Promise<void> {
+    this.pokesSinceLine++;
     await this.wake(FOLLOW_UP_MS);
   }
 
@@ -242,7 +245,8 @@ export class WebhookDispatcher extends DurableObject<Env> {
     this.lastReport = report;
     if (report.sent > 0 || report.taken > 0) {
       const { taken, sent, delivered, failed, dead, rowsWritten } = report;
-      console.log(JSON.stringify({ msg: "webhooks", taken, sent, delivered, failed, dead, storeRowsWritten: rowsWritten }));
+      console.log(JSON.stringify({ msg: "webhooks", taken, sent, delivered, failed, dead, storeRowsWritten: rowsWritten, pokes: this.pokesSinceLine }));
+      this.pokesSinceLine = 0;
     }
     this.alarmAt = report.nextRunAt;
     if (report.nextRunAt !== null) await this.ctx.storage.setAlarm(report.nextRunAt);

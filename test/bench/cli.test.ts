@@ -115,7 +115,7 @@ describe("npm run bench: reading wrangler dev's output", () => {
 // callback lines; a dead letter (console.warn: decorated); a run line still being written.
 const DISPATCHER_OUTPUT = [
   '{"msg":"callback","eventType":"CREATE_USER","code":"200","outcome":"applied","durationMs":9}',
-  '{"msg":"webhooks","taken":40,"sent":40,"delivered":40,"failed":0,"dead":0,"storeRowsWritten":1}',
+  '{"msg":"webhooks","taken":40,"sent":40,"delivered":40,"failed":0,"dead":0,"storeRowsWritten":1,"pokes":3}',
   "[wrangler:info] POST /callback 200 OK (12ms)",
   '{"msg":"webhooks","taken":3,"sent":5,"delivered":3,"failed":2,"dead":1,"storeRowsWritten":4}',
   '\u001b[33m▲ \u001b[43;33m[\u001b[43;30mWARNING\u001b[43;33m]\u001b[0m \u001b[1m{"msg":"webhook dead letter","id":"7","type":"user.created","attempts":15}\u001b[0m',
@@ -127,10 +127,10 @@ describe("npm run bench: webhooks", () => {
   it("the dispatcher's run lines; its other lines counted as trouble; a line still being written is left for the next read", () => {
     const { runs, troubleLines, end } = dispatcherRuns(DISPATCHER_OUTPUT);
     expect(runs).toEqual([
-      { taken: 40, sent: 40, delivered: 40, failed: 0, dead: 0, storeRowsWritten: 1 },
-      { taken: 3, sent: 5, delivered: 3, failed: 2, dead: 1, storeRowsWritten: 4 },
-      // A field that is not a number counts as 0.
-      { taken: 1, sent: 1, delivered: 0, failed: 0, dead: 0, storeRowsWritten: 1 },
+      { taken: 40, sent: 40, delivered: 40, failed: 0, dead: 0, storeRowsWritten: 1, pokes: 3 },
+      // A line without `pokes` (a receiver from before it counted them), or a field that is not a number: 0.
+      { taken: 3, sent: 5, delivered: 3, failed: 2, dead: 1, storeRowsWritten: 4, pokes: 0 },
+      { taken: 1, sent: 1, delivered: 0, failed: 0, dead: 0, storeRowsWritten: 1, pokes: 0 },
     ]);
     expect(troubleLines).toBe(1);
     expect(DISPATCHER_OUTPUT.slice(end)).toBe('{"msg":"webhooks","taken":2,"sent":2');
@@ -147,14 +147,30 @@ describe("npm run bench: webhooks", () => {
       allArrived: true,
       secondsAfterLastChange: 1.25,
       waitLimitSeconds: 30,
-      dispatcher: { runs: 3, taken: 44, sent: 46, delivered: 43, failed: 2, dead: 1, rowsWritten: 6, rowsWrittenPerDeliveredChange: 0.14, troubleLines: 1 },
+      dispatcher: {
+        runs: 3,
+        pokes: 3,
+        taken: 44,
+        sent: 46,
+        delivered: 43,
+        failed: 2,
+        dead: 1,
+        rowsWritten: 6,
+        rowsWrittenPerDeliveredChange: 0.14,
+        // The alarm each run sets counted as a row too; a request per run (its alarm) and per poke.
+        rowsWrittenWithAlarmsPerDeliveredChange: 0.209,
+        requestsPerDeliveredChange: 0.14,
+        troubleLines: 1,
+      },
     });
     const printed = costWebhookLines(all);
     expect(printed[0]).toBe(
       "  webhooks: 43 changes recorded (the callbacks that applied, warm-up round included); the sink had them all 1.25 s after the last change's callback: 43 distinct webhook-ids (45 messages)",
     );
     expect(printed[1]).toMatch(/^ {2}dispatcher: 3 runs took 44 changes, sent 46, delivered 43, 2 failed, 1 dead; 6 SQLite rows written, 0\.140 per delivered change /);
-    expect(printed[2]).toBe("  Durable Object rows written per change: the event ledger's (store rows written, above) + the dispatcher's 0.140");
+    expect(printed[2]).toBe(
+      "  Durable Object per change: rows written, the event ledger's (store rows written, above) + the dispatcher's 0.140 (0.209 with the alarm each run sets); requests, 1 ledger call + the dispatcher's 0.140 (3 runs, 3 pokes)",
+    );
     expect(printed[3]).toContain("1 lines of trouble");
 
     // Not all of them in time: no arrival time, whatever was measured; what did not verify is said.
@@ -166,7 +182,7 @@ describe("npm run bench: webhooks", () => {
     // No run line at all: no rows per change to give.
     const none = summarizeCostWebhooks({ changesRecorded: 0, sink: { messages: 0, distinctIds: 0, notVerified: 0, msSinceNewestId: null }, secondsAfterLastChange: 0, waitLimitSeconds: 30, runs: [], troubleLines: 0 });
     expect(none.dispatcher.rowsWrittenPerDeliveredChange).toBeNull();
-    expect(costWebhookLines(none)[2]).toMatch(/dispatcher's n\/a$/);
+    expect(costWebhookLines(none)[2]).toMatch(/dispatcher's n\/a \(n\/a with the alarm each run sets\); requests, 1 ledger call \+ the dispatcher's n\/a \(0 runs, 0 pokes\)$/);
     expect(costWebhookLines(null)).toEqual(["  webhooks: off (--no-webhooks: WEBHOOK_URL and WEBHOOK_SECRET empty)"]);
   });
 
