@@ -143,16 +143,13 @@ const DISPATCHER_D1_ROWS_READ_PER_CHANGE = 42 / 40;
 
 /** The model's input from the measured rows; null when a row it needs has no cost figures. */
 export function syncCostInput(rows: readonly CostRow[], webhooks: CostWebhooks | null): SyncCostInput | null {
-  const event = (label: string): EventCost | null => {
-    const r = rows.find((x) => x.label === label);
+  const full = ["CHECK_URL", "CREATE_ORGANIZATION", "CREATE_USER"].map((label) => rows.find((r) => r.label === label));
+  const events: EventCost[] = [];
+  for (const r of full) {
     if (!r || r.d1RowsRead === null || r.d1RowsWritten === null || r.storeRowsWritten === null) return null;
-    return { d1RowsRead: r.d1RowsRead, d1RowsWritten: r.d1RowsWritten, storeRowsWritten: r.storeRowsWritten };
-  };
-  const checkUrl = event("CHECK_URL");
-  const createOrganization = event("CREATE_ORGANIZATION");
-  const createUser = event("CREATE_USER");
-  if (!checkUrl || !createOrganization || !createUser) return null;
-  const cpu = rows.filter((r) => ["CHECK_URL", "CREATE_ORGANIZATION", "CREATE_USER"].includes(r.label)).map((r) => r.workerdCpuMsPerRequest ?? 0);
+    events.push({ d1RowsRead: r.d1RowsRead, d1RowsWritten: r.d1RowsWritten, storeRowsWritten: r.storeRowsWritten });
+  }
+  const [checkUrl, createOrganization, createUser] = events as [EventCost, EventCost, EventCost];
   const d = webhooks?.dispatcher;
   return {
     checkUrl,
@@ -163,7 +160,7 @@ export function syncCostInput(rows: readonly CostRow[], webhooks: CostWebhooks |
       d && d.rowsWrittenWithAlarmsPerDeliveredChange !== null && d.requestsPerDeliveredChange !== null
         ? { rowsWrittenPerChange: d.rowsWrittenWithAlarmsPerDeliveredChange, requestsPerChange: d.requestsPerDeliveredChange, d1RowsReadPerChange: DISPATCHER_D1_ROWS_READ_PER_CHANGE }
         : null,
-    cpuMsPerRequest: Math.max(...cpu),
+    cpuMsPerRequest: Math.max(...full.map((r) => r!.workerdCpuMsPerRequest ?? 0)),
   };
 }
 

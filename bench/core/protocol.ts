@@ -74,50 +74,44 @@ export interface ScriptWorker {
   dispose(): Promise<void>;
 }
 
+type WorkerdCpu = () => { pid: number; cpuMs: number } | null;
+
 /**
- * The loop inside workerd (bench/protocol-worker.ts): the CPU time the workerd process used while one
- * request ran `iterations` events, per event, read from /proc (workerd's clocks stand still while code
- * runs). `workerd()` finds that process; null when it cannot (no /proc).
+ * One job of bench/protocol-worker.ts run `count` times inside workerd, after a warm-up of `warmUp`: the CPU
+ * time the workerd process used meanwhile (read from /proc: workerd's clocks stand still while code runs)
+ * and the wall time. `workerd()` finds that process; null when it cannot (no /proc).
  */
-export async function measureProtocolCpuInWorkerd(
+async function workerdJob(
   worker: ScriptWorker,
-  workerd: () => { pid: number; cpuMs: number } | null,
-  input: ProtocolInput,
-  iterations: number,
-): Promise<ProtocolCpu | null> {
+  workerd: WorkerdCpu,
+  job: (n: number) => unknown,
+  count: number,
+  warmUp: number,
+): Promise<{ cpuMs: number; wallMs: number } | null> {
   const run = async (n: number) => {
-    const res = await worker.fetch(new Request("http://bench.local/", { method: "POST", body: JSON.stringify({ input, iterations: n }) }));
+    const res = await worker.fetch(new Request("http://bench.local/", { method: "POST", body: JSON.stringify(job(n)) }));
     const { done } = (await res.json()) as { done: number };
     if (done !== n) throw new Error(`protocol worker did ${done} of ${n}`);
   };
-  await run(Math.min(2000, iterations)); // warm-up (JIT)
+  await run(warmUp); // warm-up (JIT)
   const before = workerd();
   const wall0 = performance.now();
-  await run(iterations);
-  const wall = performance.now() - wall0;
+  await run(count);
+  const wallMs = performance.now() - wall0;
   const after = workerd();
   if (!before || !after || before.pid !== after.pid) return null;
-  return { iterations, eventBytes: input.eventBytes, bodyBytes: input.bodyBytes, cpuMsPerEvent: (after.cpuMs - before.cpuMs) / iterations, wallMsPerEvent: wall / iterations };
+  return { cpuMs: after.cpuMs - before.cpuMs, wallMs };
 }
 
-/**
- * PASSWORD_POLICY=pbkdf2's hash inside workerd (bench/protocol-worker.ts runs the receiver's own
- * `hashPassword`): CPU ms per hash, read from /proc like the loop above; null without /proc.
- */
-export async function measurePbkdf2CpuInWorkerd(
-  worker: ScriptWorker,
-  workerd: () => { pid: number; cpuMs: number } | null,
-  hashes: number,
-): Promise<{ hashes: number; cpuMsPerHash: number } | null> {
-  const run = async (n: number) => {
-    const res = await worker.fetch(new Request("http://bench.local/", { method: "POST", body: JSON.stringify({ pbkdf2: n }) }));
-    const { done } = (await res.json()) as { done: number };
-    if (done !== n) throw new Error(`protocol worker hashed ${done} of ${n}`);
-  };
-  await run(2); // warm-up
-  const before = workerd();
-  await run(hashes);
-  const after = workerd();
-  if (!before || !after || before.pid !== after.pid) return null;
-  return { hashes, cpuMsPerHash: (after.cpuMs - before.cpuMs) / hashes };
+/** The protocol loop inside workerd: CPU and wall time per event; null without /proc. */
+export async function measureProtocolCpuInWorkerd(worker: ScriptWorker, workerd: WorkerdCpu, input: ProtocolInput, iterations: number): Promise<ProtocolCpu | null> {
+  const t = await workerdJob(worker, workerd, (n) => ({ input, iterations: n }), iterations, Math.min(2000, iterations));
+  if (t === null) return null;
+  return { iterations, eventBytes: input.eventBytes, bodyBytes: input.bodyBytes, cpuMsPerEvent: t.cpuMs / iterations, wallMsPerEvent: t.wallMs / iterations };
+}
+
+/** PASSWORD_POLICY=pbkdf2's hash inside workerd (the receiver's own `hashPassword`): CPU ms per hash; null without /proc. */
+export async function measurePbkdf2CpuInWorkerd(worker: ScriptWorker, workerd: WorkerdCpu, hashes: number): Promise<{ hashes: number; cpuMsPerHash: number } | null> {
+  const t = await workerdJob(worker, workerd, (n) => ({ pbkdf2: n }), hashes, 2);
+  return t === null ? null : { hashes, cpuMsPerHash: t.cpuMs / hashes };
 }
